@@ -1,0 +1,110 @@
+"""Input checks shared by the public ops.
+
+Every op turns its inputs into C-contiguous float32/float64 arrays (or integer label
+vectors) here before a kernel sees them, so kernels never validate. Errors follow one
+form: the argument's name, what it must be, and what was received.
+"""
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def as_float_array(x, name, ndim=None):
+    """Return ``x`` as a C-contiguous float32/float64 array, copying only if strided.
+
+    NumPy arrays must already be float32 or float64 (``TypeError`` otherwise); Python
+    sequences and scalars are converted to float64. ``ndim`` is an int or a tuple of
+    allowed ints.
+    """
+    if not isinstance(x, np.ndarray):
+        try:
+            x = np.asarray(x, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"`{name}` must be a float32 or float64 array. Received: {type(x).__name__}"
+            ) from exc
+    if x.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"`{name}` must be float32 or float64. Received: {name}.dtype={x.dtype}")
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if x.ndim not in allowed:
+            wanted = " or ".join(f"{d}-D" for d in allowed)
+            raise ValueError(f"`{name}` must be {wanted}. Received: {name}.ndim={x.ndim}, shape={x.shape}")
+    return np.ascontiguousarray(x)
+
+
+def common_dtype(**arrays):
+    """The one float dtype shared by all ``arrays``; ``TypeError`` naming them if mixed."""
+    dtypes = {name: a.dtype for name, a in arrays.items()}
+    if len(set(dtypes.values())) > 1:
+        received = ", ".join(f"{name}.dtype={dt}" for name, dt in dtypes.items())
+        raise TypeError(f"`{'`, `'.join(dtypes)}` must share one float dtype. Received: {received}")
+    return next(iter(dtypes.values()))
+
+
+def check_same_shape(**arrays):
+    """``ValueError`` naming the arrays unless they all have one shape."""
+    shapes = {name: a.shape for name, a in arrays.items()}
+    if len(set(shapes.values())) > 1:
+        received = ", ".join(f"{name}.shape={shape}" for name, shape in shapes.items())
+        raise ValueError(f"`{'`, `'.join(shapes)}` must have the same shape. Received: {received}")
+
+
+def check_out(out, shape, dtype, *inputs, name="out"):
+    """Validate a caller-given output array, or allocate one when ``out`` is None.
+
+    A given ``out`` must be a writeable C-contiguous ndarray of exactly ``shape`` and
+    ``dtype``; it may not overlap any of ``inputs`` unless it *is* that input (ops
+    whose kernels read an element before writing it allow exact in-place use by
+    passing only the inputs that must stay distinct).
+    """
+    if out is None:
+        return np.empty(shape, dtype=dtype)
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"`{name}` must be a numpy array. Received: {type(out).__name__}")
+    if out.dtype != dtype:
+        raise TypeError(f"`{name}` must have dtype {np.dtype(dtype)}. Received: {name}.dtype={out.dtype}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"`{name}` must have shape {tuple(shape)}. Received: {name}.shape={out.shape}")
+    if not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError(f"`{name}` must be a writeable C-contiguous array")
+    for x in inputs:
+        if np.shares_memory(out, x):
+            raise ValueError(f"`{name}` must not overlap the op's inputs")
+    return out
+
+
+def as_labels(labels, n, n_classes, name="labels"):
+    """Return integer ``labels`` as a C-contiguous intp vector of length ``n``.
+
+    Any integer dtype is accepted (uint8 included); every label must lie in
+    ``[0, n_classes)``.
+    """
+    labels = np.asarray(labels)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"`{name}` must be integers. Received: {name}.dtype={labels.dtype}")
+    if labels.ndim != 1 or labels.shape[0] != n:
+        raise ValueError(f"`{name}` must be 1-D of length {n}. Received: {name}.shape={labels.shape}")
+    if n:
+        lo, hi = int(labels.min()), int(labels.max())
+        if lo < 0 or hi >= n_classes:
+            bad = lo if lo < 0 else hi
+            raise ValueError(f"`{name}` must lie in [0, {n_classes}). Received: a label {bad}")
+    return np.ascontiguousarray(labels, dtype=np.intp)
+
+
+def as_scalar(value, name, *, low=None, high=None, low_open=False):
+    """Return ``value`` as a float after checking it is finite and in range."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"`{name}` must be a real number. Received: {value!r}") from exc
+    if not np.isfinite(value):
+        raise ValueError(f"`{name}` must be finite. Received: {name}={value}")
+    if low is not None and (value < low or (low_open and value == low)):
+        bound = f"> {low}" if low_open else f">= {low}"
+        raise ValueError(f"`{name}` must be {bound}. Received: {name}={value}")
+    if high is not None and value > high:
+        raise ValueError(f"`{name}` must be <= {high}. Received: {name}={value}")
+    return value
