@@ -1,6 +1,7 @@
 """Test helpers: per-dtype tolerances, thread-count invariance, float32 purity."""
 
 import re
+import types
 
 import numba
 import numpy as np
@@ -45,31 +46,45 @@ def assert_thread_invariant(fn, *args, **kwargs):
 
 
 _DOUBLE_INSTRUCTIONS = re.compile(r"\b(fpext|sitofp|uitofp)\b[^\n]*\bto double\b")
+_FUNCTION = re.compile(r"^define [^\n]*?@\"?([^\s(\"]+)[^\n]*\n(.*?)^}", re.M | re.S)
+# Python-facing wrappers box float results as doubles for Python; no kernel runs there.
+_WRAPPER_PREFIXES = ("_ZN7cpython", "cfunc.")
 
 
-def _llvm_text(library, seen=None):
-    seen = set() if seen is None else seen
-    if id(library) in seen:
-        return ""
-    seen.add(id(library))
-    text = library.get_llvm_str()
-    for linked in getattr(library, "_linking_libraries", ()):
-        text += _llvm_text(linked, seen)
-    return text
+def _fresh_dispatcher(dispatcher, memo):
+    """Recompile ``dispatcher`` and every jitted function it calls by name, uncached.
+
+    Numba keeps no IR for code loaded from its cache, so the kernel and its callees
+    are rebuilt from their Python source with the same options and ``cache=False``.
+    """
+    if id(dispatcher) in memo:
+        return memo[id(dispatcher)]
+    fn = dispatcher.py_func
+    namespace = dict(fn.__globals__)
+    for name in fn.__code__.co_names:
+        if isinstance(namespace.get(name), numba.core.registry.CPUDispatcher):
+            namespace[name] = _fresh_dispatcher(namespace[name], memo)
+    clone = types.FunctionType(fn.__code__, namespace, fn.__name__, fn.__defaults__, fn.__closure__)
+    options = dict(dispatcher.targetoptions, cache=False)
+    for derived in ("nopython", "boundscheck"):
+        options.pop(derived, None)
+    memo[id(dispatcher)] = numba.njit(**options)(clone)
+    return memo[id(dispatcher)]
 
 
 def float64_instructions(kernel, *args):
     """LLVM instructions that widen to double in ``kernel`` compiled for ``args``.
 
-    The kernel's Python source is compiled afresh (``cache=False``: Numba does not
-    keep the IR of cached code) with numbanet's flags, including the parallel
-    region's outlined body and every helper it calls.
+    Covers the kernel, the outlined body of its parallel loops and every jitted
+    function it calls by name (all rebuilt uncached, see ``_fresh_dispatcher``), and
+    skips the Python-facing wrappers.
     """
-    flags = dict(_config.PARALLEL_FLAGS, cache=False)
-    if not kernel.targetoptions.get("parallel"):
-        flags["parallel"] = False
-    fresh = numba.njit(**flags)(kernel.py_func)
+    fresh = _fresh_dispatcher(kernel, {})
     with _config.slp_vectorize():
         fresh.compile(tuple(numba.typeof(a) for a in args))
-    library = fresh.overloads[fresh.signatures[0]].library
-    return _DOUBLE_INSTRUCTIONS.findall(_llvm_text(library))
+    ir = fresh.overloads[fresh.signatures[0]].library.get_llvm_str()
+    found = []
+    for name, body in _FUNCTION.findall(ir):
+        if not name.startswith(_WRAPPER_PREFIXES):
+            found += _DOUBLE_INSTRUCTIONS.findall(body)
+    return found

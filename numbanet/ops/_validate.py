@@ -108,3 +108,62 @@ def as_scalar(value, name, *, low=None, high=None, low_open=False):
     if high is not None and value > high:
         raise ValueError(f"`{name}` must be <= {high}. Received: {name}={value}")
     return value
+
+
+def not_aliased_by(out, *arrays):
+    """The ``arrays`` that ``out`` is not an exact alias of (same first element,
+    shape, strides and dtype); pass them to ``check_out`` for its overlap check.
+
+    An elementwise kernel may write over an input it reads at the same index, but a
+    shifted or partial overlap would read elements it has already written: only an
+    exact alias is safe, so only an exact alias is exempt.
+    """
+    if not isinstance(out, np.ndarray):
+        return arrays
+    return tuple(a for a in arrays if not _same_elements(out, a))
+
+
+def _same_elements(a, b):
+    return (
+        a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+        and a.shape == b.shape
+        and a.strides == b.strides
+        and a.dtype == b.dtype
+    )
+
+
+def as_seed(seed, name="seed"):
+    """Return ``seed`` as a Python int after checking it is an integer in [0, 2**64)."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"`{name}` must be an integer. Received: {type(seed).__name__}")
+    seed = int(seed)
+    if not 0 <= seed < 2**64:
+        raise ValueError(f"`{name}` must lie in [0, 2**64). Received: {name}={seed}")
+    return seed
+
+
+def as_in_place_array(x, name):
+    """Return ``x`` after checking it can be updated in place by a kernel.
+
+    It must be a float32/float64 ndarray (``TypeError``), writeable and C-contiguous
+    (``ValueError``): an in-place op that worked on a contiguous copy would silently
+    lose its result.
+    """
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"`{name}` must be a numpy array (it is updated in place). Received: {type(x).__name__}")
+    if x.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"`{name}` must be float32 or float64. Received: {name}.dtype={x.dtype}")
+    if not (x.flags.c_contiguous and x.flags.writeable):
+        raise ValueError(f"`{name}` must be a writeable C-contiguous array (it is updated in place)")
+    return x
+
+
+def check_disjoint(**arrays):
+    """``ValueError`` naming two of the C-contiguous ``arrays`` that share memory."""
+    named = list(arrays.items())
+    for i, (name, a) in enumerate(named):
+        for other_name, other in named[i + 1:]:
+            # For C-contiguous arrays overlapping bounds are shared memory; this
+            # bounds test is far cheaper than np.shares_memory's exact one.
+            if np.may_share_memory(a, other):
+                raise ValueError(f"`{name}` and `{other_name}` must not share memory (both are updated in place)")

@@ -1,0 +1,95 @@
+"""Bias add and its gradient (column sums).
+
+Dimensions: N = rows (batch), C = columns (features).
+
+The bias gradient sums each column over fixed blocks of ROWS rows with Neumaier
+compensation, then combines the block partials in block order, again compensated:
+the summation order depends only on N, never on the thread count.
+"""
+
+import numpy as np
+from numba import prange
+
+from numbanet._config import kernel, serial_kernel
+
+# Rows per parallel task of bias_add_forward.
+ADD_ROWS = 64
+# Rows per block of the bias gradient: fixes the summation order.
+ROWS = 256
+
+
+@serial_kernel
+def bias_add_forward_serial(x, b, y):
+    # x, y: (N, C); b: (C,)
+    for n in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            y[n, c] = x[n, c] + b[c]
+
+
+@kernel
+def bias_add_forward(x, b, y):
+    # x, y: (N, C); b: (C,)
+    for block in prange((x.shape[0] + ADD_ROWS - 1) // ADD_ROWS):
+        lo = block * ADD_ROWS
+        hi = min(lo + ADD_ROWS, x.shape[0])
+        bias_add_forward_serial(x[lo:hi], b, y[lo:hi])
+
+
+@serial_kernel
+def column_sums_block(dy, total, compensation):
+    # dy: (rows, C); total, compensation: (C,) Neumaier sum and its running error.
+    # Columns are independent lanes, so the compensated loop vectorises across C.
+    zero = dy.dtype.type(0)
+    for c in range(dy.shape[1]):
+        total[c] = zero
+        compensation[c] = zero
+    for n in range(dy.shape[0]):
+        for c in range(dy.shape[1]):
+            v = dy[n, c]
+            s = total[c]
+            t = s + v
+            s_is_bigger = abs(s) >= abs(v)
+            big = s if s_is_bigger else v
+            small = v if s_is_bigger else s
+            compensation[c] += (big - t) + small
+            total[c] = t
+
+
+@serial_kernel
+def combine_column_sums(totals, compensations, db):
+    # totals, compensations: (blocks, C) block partials; db: (C,)
+    # The block totals are summed like rows, in block order; their errors are small
+    # and added plainly. A non-finite total is returned as is: its compensation
+    # holds inf - inf = NaN.
+    total = np.empty_like(db)
+    err = np.empty_like(db)
+    column_sums_block(totals, total, err)
+    for block in range(compensations.shape[0]):
+        for c in range(db.size):
+            err[c] += compensations[block, c]
+    for c in range(db.size):
+        db[c] = total[c] + err[c] if np.isfinite(total[c]) else total[c]
+
+
+@serial_kernel
+def bias_add_backward_serial(dy, db):
+    # dy: (N, C); db: (C,)
+    n_blocks = max(1, (dy.shape[0] + ROWS - 1) // ROWS)
+    totals = np.empty((n_blocks, dy.shape[1]), dtype=dy.dtype)
+    compensations = np.empty_like(totals)
+    for block in range(n_blocks):
+        lo = block * ROWS
+        column_sums_block(dy[lo:lo + ROWS], totals[block], compensations[block])
+    combine_column_sums(totals, compensations, db)
+
+
+@kernel
+def bias_add_backward(dy, db):
+    # dy: (N, C); db: (C,)  Same blocks and order as the serial loop, blocks in parallel.
+    n_blocks = max(1, (dy.shape[0] + ROWS - 1) // ROWS)
+    totals = np.empty((n_blocks, dy.shape[1]), dtype=dy.dtype)
+    compensations = np.empty_like(totals)
+    for block in prange(n_blocks):
+        lo = block * ROWS
+        column_sums_block(dy[lo:lo + ROWS], totals[block], compensations[block])
+    combine_column_sums(totals, compensations, db)

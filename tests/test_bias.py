@@ -1,0 +1,208 @@
+"""bias_add / bias_grad against float64 references (exact sums, math.fsum)."""
+
+import math
+
+import numpy as np
+import pytest
+
+from helpers import EPS, assert_bitwise_equal, assert_thread_invariant, float64_instructions
+from numbanet import bias_add, bias_grad
+from numbanet.kernels import bias as kernels
+from numbanet.ops.bias import PARALLEL_MIN_SIZE
+
+SHAPES = [(0, 3), (1, 1), (3, 17), (17, 3), (257, 5), (600, 1), (3, 0)]
+
+
+def column_fsums(dy):
+    """Correctly rounded float64 column sums."""
+    dy = np.asarray(dy, np.float64)
+    return np.array([math.fsum(dy[:, c]) for c in range(dy.shape[1])])
+
+
+def assert_column_sums_close(db, dy):
+    """Neumaier's bound, ``eps |S| + N eps**2 sum |dy|``, with a factor 2 of slack."""
+    eps = EPS[db.dtype.type]
+    exact = column_fsums(dy)
+    magnitude = column_fsums(np.abs(np.asarray(dy, np.float64)))
+    bound = 2 * (eps * np.abs(exact) + dy.shape[0] * eps**2 * magnitude)
+    bound += np.finfo(db.dtype).smallest_subnormal
+    assert np.all(np.abs(db.astype(np.float64) - exact) <= bound)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_bias_add_is_correctly_rounded(dtype, shape):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(shape).astype(dtype)
+    b = rng.standard_normal(shape[1]).astype(dtype)
+    # A float64 sum of two float32 values is exact, so rounding it once is the reference.
+    exact = x.astype(np.float64) + b.astype(np.float64)[None, :]
+    expected = exact.astype(dtype) if dtype == np.float32 else exact
+    assert_bitwise_equal(bias_add(x, b), expected)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_bias_grad_matches_fsum(dtype, shape):
+    dy = np.random.default_rng(2).standard_normal(shape).astype(dtype) * dtype(1e4)
+    db = bias_grad(dy)
+    assert db.shape == (shape[1],) and db.dtype == dtype
+    assert_column_sums_close(db, dy)
+
+
+def test_bias_grad_compensation_recovers_small_terms():
+    # A plain float32 column sum stays at 1e8 (each 0.1 is below half an ulp of 1e8).
+    dy = np.full((1001, 2), 0.1, np.float32)
+    dy[0] = 1e8
+    dy[500, 1] = -1e8  # cancellation in the middle of the second column
+    db = bias_grad(dy)
+    assert_column_sums_close(db, dy)
+    assert abs(float(db[0]) - (1e8 + 1000 * float(np.float32(0.1)))) <= 8  # one float32 ulp at 1e8
+
+
+def test_bias_grad_across_many_blocks(dtype):
+    rng = np.random.default_rng(3)
+    dy = (rng.standard_normal((5 * kernels.ROWS + 3, 4)) * np.logspace(-8, 8, 4)).astype(dtype)
+    assert_column_sums_close(bias_grad(dy), dy)
+
+
+def test_bias_grad_non_finite_stays_in_its_column(dtype):
+    big = np.finfo(dtype).max
+    tiny = np.finfo(dtype).smallest_subnormal
+    dy = np.ones((300, 6), dtype)
+    dy[7, 0] = np.inf
+    dy[9, 1] = np.inf
+    dy[290, 1] = -np.inf
+    dy[100, 2] = np.nan
+    dy[:2, 3] = big  # the running sum overflows
+    dy[:, 4] = tiny  # denormals sum exactly
+    db = bias_grad(dy)
+    assert db[0] == np.inf
+    assert np.isnan(db[1]) and np.isnan(db[2])
+    assert db[3] == np.inf
+    assert db[4] == dtype(300) * tiny
+    assert db[5] == 300.0
+
+
+def test_bias_grad_extreme_finite_values(dtype):
+    dy = np.array([[1e30, 1e4], [-1e30, -1e4], [1.0, 3.0]], dtype)
+    assert_bitwise_equal(bias_grad(dy), np.array([1.0, 3.0], dtype))
+
+
+def test_bias_add_extreme_values(dtype):
+    x = np.array([[1e30, np.inf, np.nan, 1.0, np.finfo(dtype).max]], dtype)
+    b = np.array([-1e30, -np.inf, 0.0, np.finfo(dtype).smallest_subnormal, np.finfo(dtype).max], dtype)
+    y = bias_add(x, b)
+    assert y[0, 0] == 0.0 and np.isnan(y[0, 1]) and np.isnan(y[0, 2])
+    assert y[0, 3] == 1.0 and y[0, 4] == np.inf
+
+
+def test_bias_grad_is_the_gradient_of_bias_add():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((9, 5))
+    b = rng.standard_normal(5)
+    w = rng.standard_normal((9, 5))
+    h = 1e-6
+    numeric = np.empty_like(b)
+    for c in range(b.size):
+        bp, bm = b.copy(), b.copy()
+        bp[c] += h
+        bm[c] -= h
+        numeric[c] = (np.vdot(w, bias_add(x, bp)) - np.vdot(w, bias_add(x, bm))) / (2 * h)
+    np.testing.assert_allclose(bias_grad(w), numeric, rtol=1e-7, atol=1e-9)
+
+
+def test_strided_inputs(dtype):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((40, 18)).astype(dtype)[::2, ::3]
+    b = rng.standard_normal(12).astype(dtype)[::2]
+    assert_bitwise_equal(bias_add(x, b), bias_add(x.copy(), b.copy()))
+    assert_bitwise_equal(bias_grad(x.T), bias_grad(x.T.copy()))
+
+
+def test_python_lists_become_float64():
+    assert bias_add([[1.0, 2.0]], [0.5, 0.25]).tolist() == [[1.5, 2.25]]
+    assert bias_grad([[1.0, 2.0], [3.0, 4.0]]).dtype == np.float64
+
+
+def test_out_and_in_place(dtype):
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((17, 3)).astype(dtype)
+    b = rng.standard_normal(3).astype(dtype)
+    expected = bias_add(x, b)
+    out = np.empty_like(x)
+    assert bias_add(x, b, out=out) is out
+    assert_bitwise_equal(out, expected)
+    assert bias_add(x, b, out=x) is x
+    assert_bitwise_equal(x, expected)
+    db = np.empty(3, dtype)
+    assert bias_grad(x, out=db) is db
+    assert_bitwise_equal(db, bias_grad(x))
+
+
+def test_parallel_paths_match_serial_and_are_thread_invariant(dtype):
+    rng = np.random.default_rng(7)
+    dy = rng.standard_normal((PARALLEL_MIN_SIZE // 257 + 3, 257)).astype(dtype)
+    b = rng.standard_normal(257).astype(dtype)
+    assert_thread_invariant(bias_add, dy, b)
+    assert_thread_invariant(bias_grad, dy)
+    db = np.empty(257, dtype)
+    kernels.bias_add_backward_serial(dy, db)
+    assert_bitwise_equal(bias_grad(dy), db)
+    y = np.empty_like(dy)
+    kernels.bias_add_forward_serial(dy, b, y)
+    assert_bitwise_equal(bias_add(dy, b), y)
+
+
+@pytest.mark.filterwarnings("ignore:Inspection disabled for cached code")
+def test_float32_kernels_stay_in_float32():
+    # The serial loops hold the arithmetic and are checked directly: the parallel
+    # kernels' IR omits callees that were loaded from Numba's cache.
+    x = np.ones((3, 4), np.float32)
+    b = np.ones(4, np.float32)
+    for forward in (kernels.bias_add_forward_serial, kernels.bias_add_forward):
+        assert float64_instructions(forward, x, b, x.copy()) == []
+    for backward in (kernels.bias_add_backward_serial, kernels.bias_add_backward):
+        assert float64_instructions(backward, x, b) == []
+    assert float64_instructions(kernels.column_sums_block, x, b, b.copy()) == []
+    assert float64_instructions(kernels.combine_column_sums, x, x.copy(), b) == []
+
+
+def test_bad_arguments():
+    x = np.ones((3, 4))
+    b = np.ones(4)
+    for bad in (np.int64, np.bool_, np.complex128, np.float16, object):
+        with pytest.raises(TypeError, match="`x` must be float32 or float64"):
+            bias_add(x.astype(bad), b)
+        with pytest.raises(TypeError, match="`b` must be float32 or float64"):
+            bias_add(x, b.astype(bad))
+        with pytest.raises(TypeError, match="`dy` must be float32 or float64"):
+            bias_grad(x.astype(bad))
+    with pytest.raises(TypeError, match="share one float dtype"):
+        bias_add(x, b.astype(np.float32))
+    with pytest.raises(ValueError, match="`x` must be 2-D"):
+        bias_add(b, b)
+    with pytest.raises(ValueError, match="`b` must be 1-D"):
+        bias_add(x, x)
+    with pytest.raises(ValueError, match=r"`b` must have shape \(x.shape\[1\],\) = \(4,\)"):
+        bias_add(x, np.ones(3))
+    with pytest.raises(ValueError, match="`dy` must be 2-D"):
+        bias_grad(b)
+    with pytest.raises(ValueError, match="`out` must have shape"):
+        bias_add(x, b, out=np.ones((4, 3)))
+    with pytest.raises(TypeError, match="`out` must have dtype"):
+        bias_grad(x, out=np.ones(4, np.float32))
+    with pytest.raises(ValueError, match="`out` must have shape"):
+        bias_grad(x, out=np.ones(3))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        bias_grad(x, out=np.ones(8)[::2])
+
+
+def test_overlapping_out_is_rejected():
+    buffer = np.ones(20)
+    x = buffer[:12].reshape(3, 4)
+    with pytest.raises(ValueError, match="overlap"):
+        bias_add(x, np.ones(4), out=buffer[4:16].reshape(3, 4))
+    b = buffer[:4]
+    with pytest.raises(ValueError, match="overlap"):
+        bias_add(np.ones((1, 4)), b, out=b.reshape(1, 4))
+    with pytest.raises(ValueError, match="overlap"):
+        bias_grad(x, out=buffer[:4])
