@@ -14,8 +14,11 @@ import os
 
 import numba
 
-PARALLEL_FLAGS = {"parallel": True, "fastmath": False, "cache": True}
-SERIAL_FLAGS = {"parallel": False, "fastmath": False, "cache": True}
+# error_model="numpy": division by zero gives inf/NaN as IEEE says instead of a
+# Python-style zero check that raises and keeps serial loops from vectorising
+# (prange bodies already behave this way).
+PARALLEL_FLAGS = {"parallel": True, "fastmath": False, "cache": True, "error_model": "numpy"}
+SERIAL_FLAGS = {"parallel": False, "fastmath": False, "cache": True, "error_model": "numpy"}
 
 
 @contextlib.contextmanager
