@@ -1,0 +1,201 @@
+"""matmul: accuracy against a correctly rounded float64 reference, edge shapes,
+non-finite propagation, transposes and views, out=, errors, thread invariance."""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from helpers import EPS, assert_bitwise_equal, assert_thread_invariant, float64_instructions
+from numbanet import matmul
+from numbanet.kernels import matmul as kernels
+
+TRANSPOSES = list(itertools.product([False, True], repeat=2))
+
+# (M, K, N): odd and prime sizes; the last two reach the packed-operand and parallel
+# paths (an operand of >= 2**18 elements, >= 2**21 multiply-adds).
+SHAPES = [(1, 1, 1), (3, 17, 257), (257, 3, 17), (17, 257, 3), (16, 32, 16), (20, 520, 521), (521, 520, 3)]
+
+
+def operands(M, K, N, dtype, trans_a=False, trans_b=False, seed=0):
+    """op(a) (M, K) and op(b) (K, N) as stored: transposed ones are C-contiguous (K, M) / (N, K)."""
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((K, M) if trans_a else (M, K)).astype(dtype)
+    b = rng.standard_normal((N, K) if trans_b else (K, N)).astype(dtype)
+    return a, b
+
+
+def reference(a, b):
+    """Correctly rounded sum of the float64 products, element by element (math.fsum)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    c = np.empty((a.shape[0], b.shape[1]))
+    for i in range(a.shape[0]):
+        for j in range(b.shape[1]):
+            c[i, j] = math.fsum(a[i] * b[:, j])
+    return c
+
+
+def assert_within_bound(c, a, b):
+    """|C - C_ref| <= gamma_K * (|A| |B|) with gamma_K = (K + 2) * eps of C's dtype."""
+    K = a.shape[1]
+    bound = (K + 2) * EPS[c.dtype.type] * (np.abs(a.astype(np.float64)) @ np.abs(b.astype(np.float64)))
+    error = np.abs(c.astype(np.float64) - reference(a, b))
+    assert np.all(error <= bound), f"max error / bound = {np.max(error / np.maximum(bound, 1e-300))}"
+
+
+@pytest.mark.parametrize("trans_a, trans_b", TRANSPOSES)
+@pytest.mark.parametrize("M, K, N", SHAPES)
+def test_matches_reference_within_error_bound(dtype, M, K, N, trans_a, trans_b):
+    a, b = operands(M, K, N, dtype, trans_a, trans_b)
+    c = matmul(a, b, trans_a=trans_a, trans_b=trans_b)
+    assert c.shape == (M, N) and c.dtype == dtype
+    assert_within_bound(c, a.T if trans_a else a, b.T if trans_b else b)
+
+
+@pytest.mark.parametrize("trans_a, trans_b", TRANSPOSES)
+@pytest.mark.parametrize("M, K, N", [(3, 17, 5), (17, 1, 33), (20, 520, 521), (521, 520, 3)])
+def test_equals_naive_reference_kernel_bitwise(M, K, N, trans_a, trans_b):
+    # Every path (in place, packed, serial, parallel) sums over k in order like the
+    # naive loop, so the results are identical, not just close.
+    a, b = operands(M, K, N, np.float32, trans_a, trans_b)
+    a_op, b_op = np.ascontiguousarray(a.T if trans_a else a), np.ascontiguousarray(b.T if trans_b else b)
+    expected = np.empty((M, N), np.float32)
+    kernels.matmul_reference(a_op, b_op, expected)
+    assert_bitwise_equal(matmul(a, b, trans_a=trans_a, trans_b=trans_b), expected)
+
+
+@settings(max_examples=25, deadline=None)
+@given(M=st.integers(1, 40), K=st.integers(1, 40), N=st.integers(1, 40), seed=st.integers(0, 2**16))
+def test_transposed_product_is_bitwise_the_transpose(M, K, N, seed):
+    # (A B).T = B.T A.T with the same products summed in the same order.
+    a, b = operands(M, K, N, np.float64, seed=seed)
+    assert_bitwise_equal(matmul(a, b).T, matmul(b, a, trans_a=True, trans_b=True))
+
+
+@pytest.mark.parametrize("trans_a, trans_b", TRANSPOSES)
+@pytest.mark.parametrize("M, K, N", [(0, 3, 4), (3, 0, 4), (3, 4, 0), (0, 0, 0)])
+def test_zero_size_dimensions(dtype, M, K, N, trans_a, trans_b):
+    a, b = operands(M, K, N, dtype, trans_a, trans_b)
+    c = matmul(a, b, trans_a=trans_a, trans_b=trans_b)
+    assert c.shape == (M, N) and c.dtype == dtype
+    assert np.all(c == 0)
+    out = np.full((M, N), np.nan, dtype)
+    assert matmul(a, b, trans_a=trans_a, trans_b=trans_b, out=out) is out
+    assert np.all(out == 0)
+
+
+def test_one_element(dtype):
+    c = matmul(np.array([[3.0]], dtype), np.array([[-0.5]], dtype))
+    assert c.dtype == dtype and c.tolist() == [[-1.5]]
+
+
+def test_python_lists_are_float64():
+    c = matmul([[1, 2], [3, 4]], [[5], [6]])
+    assert c.dtype == np.float64 and c.tolist() == [[17.0], [39.0]]
+
+
+def test_huge_magnitudes_stay_within_bound(dtype):
+    # 1e30 * 1 is representable in float32, so nothing overflows and the bound holds.
+    a, b = operands(17, 33, 19, dtype)
+    a = (np.sign(a) * 1e30).astype(dtype)
+    c = matmul(a, b)
+    assert np.all(np.isfinite(c))
+    assert_within_bound(c, a, b)
+
+
+@pytest.mark.parametrize("trans_a, trans_b", TRANSPOSES)
+def test_nan_and_inf_reach_only_dependent_entries(dtype, trans_a, trans_b):
+    M, K, N = 19, 7, 18  # partial tiles, so padded rows and columns are exercised
+    a, b = operands(M, K, N, dtype)
+    b[2] = np.abs(b[2]) + 1  # row 2 of B is positive: inf * b stays +inf
+    a[M - 1, 3] = np.nan     # the last row (the one partial tiles repeat)
+    a[5, 2] = np.inf
+    b[4, N - 1] = np.nan     # the last column
+    a_in, b_in = (np.ascontiguousarray(a.T) if trans_a else a), (np.ascontiguousarray(b.T) if trans_b else b)
+    c = matmul(a_in, b_in, trans_a=trans_a, trans_b=trans_b)
+    assert np.all(np.isnan(c[M - 1])) and np.all(np.isnan(c[:, N - 1]))
+    assert np.all(c[5, : N - 1] == np.inf)
+    rest = np.delete(np.delete(c, [5, M - 1], axis=0), N - 1, axis=1)
+    assert np.all(np.isfinite(rest))
+
+
+@pytest.mark.parametrize("trans_a, trans_b", TRANSPOSES)
+def test_strided_and_transposed_views_match_contiguous(dtype, trans_a, trans_b):
+    a, b = operands(13, 21, 34, dtype, trans_a, trans_b)
+    expected = matmul(a, b, trans_a=trans_a, trans_b=trans_b)
+    # Strided views are copied.
+    a_big, b_big = np.zeros((a.shape[0] * 2, a.shape[1] * 3), dtype), np.zeros((b.shape[0] * 3, b.shape[1] * 2), dtype)
+    a_big[::2, ::3], b_big[::3, ::2] = a, b
+    c = matmul(a_big[::2, ::3], b_big[::3, ::2], trans_a=trans_a, trans_b=trans_b)
+    assert_bitwise_equal(c, expected)
+    # A transposed view of a C-contiguous array flips the flag instead of copying.
+    a_t, b_t = np.ascontiguousarray(a.T).T, np.ascontiguousarray(b.T).T
+    assert not a_t.flags.c_contiguous and not b_t.flags.c_contiguous
+    assert_bitwise_equal(matmul(a_t, b_t, trans_a=trans_a, trans_b=trans_b), expected)
+
+
+def test_out_is_written_and_returned(dtype):
+    a, b = operands(5, 6, 7, dtype)
+    out = np.empty((5, 7), dtype)
+    assert matmul(a, b, out=out) is out
+    assert_bitwise_equal(out, matmul(a, b))
+
+
+def test_bad_out_raises(dtype):
+    a, b = operands(5, 6, 7, dtype)
+    with pytest.raises(ValueError, match=r"`out` must have shape \(5, 7\)"):
+        matmul(a, b, out=np.empty((7, 5), dtype))
+    other = np.float64 if dtype == np.float32 else np.float32
+    with pytest.raises(TypeError, match="`out` must have dtype"):
+        matmul(a, b, out=np.empty((5, 7), other))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        matmul(a, b, out=np.empty((7, 5), dtype).T)
+    square = np.ones((5, 5), dtype)
+    with pytest.raises(ValueError, match="overlap"):
+        matmul(square, square, out=square)
+
+
+def test_mismatched_inner_dimensions_name_both_shapes():
+    with pytest.raises(ValueError, match=r"a\.shape=\(3, 4\) \(trans_a=False\), b\.shape=\(5, 6\) \(trans_b=True\)"):
+        matmul(np.ones((3, 4)), np.ones((5, 6)), trans_b=True)
+    with pytest.raises(ValueError, match="inner dimensions"):
+        matmul(np.ones((3, 4)), np.ones((3, 4)))
+
+
+@pytest.mark.parametrize("shape_a, shape_b", [((3,), (3, 2)), ((2, 3), (3,)), ((1, 2, 3), (3, 2)), ((), (1, 1))])
+def test_wrong_ndim_raises(shape_a, shape_b):
+    with pytest.raises(ValueError, match="must be 2-D"):
+        matmul(np.ones(shape_a), np.ones(shape_b))
+
+
+@pytest.mark.parametrize("bad", [np.int64, np.int32, np.bool_, np.complex64, np.float16, object])
+def test_non_float_dtypes_raise(bad):
+    good = np.ones((2, 2))
+    with pytest.raises(TypeError, match=r"`a` must be float32 or float64\. Received: a\.dtype="):
+        matmul(np.ones((2, 2), bad), good)
+    with pytest.raises(TypeError, match=r"`b` must be float32 or float64\. Received: b\.dtype="):
+        matmul(good, np.ones((2, 2), bad))
+
+
+def test_mixed_dtypes_raise():
+    with pytest.raises(TypeError, match=r"a\.dtype=float32, b\.dtype=float64"):
+        matmul(np.ones((2, 2), np.float32), np.ones((2, 2), np.float64))
+
+
+@pytest.mark.parametrize("trans_a, trans_b", TRANSPOSES)
+def test_thread_invariant(dtype, trans_a, trans_b):
+    a, b = operands(37, 300, 201, dtype, trans_a, trans_b)  # 2.2M multiply-adds: the parallel path
+    assert_thread_invariant(matmul, a, b, trans_a=trans_a, trans_b=trans_b)
+
+
+def test_float32_kernels_never_widen_to_float64():
+    # float64_instructions recompiles a kernel with every helper it calls (tile,
+    # packing, loads and stores), so matmul_tiles covers all of them; its serial twin
+    # runs the same helpers in a plain loop and is left out to save a 10 s compile.
+    a, b = operands(5, 6, 7, np.float32)
+    c = np.empty((5, 7), np.float32)
+    assert float64_instructions(kernels.matmul_reference, a, b, c) == []
+    assert float64_instructions(kernels.matmul_tiles, a, True, b, False, c, True, True) == []
