@@ -31,7 +31,8 @@ def as_float_array(x, name, ndim=None):
         if x.ndim not in allowed:
             wanted = " or ".join(f"{d}-D" for d in allowed)
             raise ValueError(f"`{name}` must be {wanted}. Received: {name}.ndim={x.ndim}, shape={x.shape}")
-    return np.ascontiguousarray(x)
+    # ascontiguousarray would also turn a 0-D array into 1-D.
+    return x if x.flags.c_contiguous else np.ascontiguousarray(x)
 
 
 def common_dtype(**arrays):

@@ -1,1 +1,103 @@
-__all__ = []
+"""Softmax and log-softmax over the last axis of a 1-D or 2-D array."""
+
+import numpy as np
+
+from numbanet.kernels import softmax as _k
+from numbanet.ops._validate import as_float_array, check_out
+
+__all__ = ["softmax", "log_softmax"]
+
+# Up to this many elements the rows run on one thread: a parallel launch (~12 us with
+# TBB, facts.md) costs more than splitting ~1 ns/element of work over 2 cores saves.
+SERIAL_MAX_SIZE = 1 << 14
+
+
+def _check_axis(axis, ndim):
+    is_int = isinstance(axis, (int, np.integer)) and not isinstance(axis, bool)
+    if not is_int or axis not in (-1, ndim - 1):
+        raise ValueError(
+            f"`axis` must be the last axis (-1 or {ndim - 1}) of a {ndim}-D `x`. Received: axis={axis!r}"
+        )
+
+
+def _rowwise(parallel_kernel, serial_kernel, x, axis, out):
+    x = as_float_array(x, "x", ndim=(1, 2))
+    _check_axis(axis, x.ndim)
+    out = check_out(out, x.shape, x.dtype, x)
+    rows_x, rows_out = (x, out) if x.ndim == 2 else (x[np.newaxis], out[np.newaxis])
+    if x.size:
+        (serial_kernel if x.size <= SERIAL_MAX_SIZE else parallel_kernel)(rows_x, rows_out)
+    return out
+
+
+def softmax(x, *, axis=-1, out=None):
+    """softmax(x)_j = exp(x_j - max(x)) / sum_i exp(x_i - max(x)) along the last axis.
+
+    Subtracting the row max keeps every exp argument <= 0 (no overflow); the row sum is
+    compensated over 16 lanes.
+
+    Parameters
+    ----------
+    x : ndarray, float32 or float64, 1-D (K,) or 2-D (N, K)
+        Logits; strided input is copied.
+    axis : int, optional
+        Must be the last axis, -1 or ``x.ndim - 1``.
+    out : ndarray, optional
+        C-contiguous array of ``x``'s shape and dtype, not overlapping ``x``.
+
+    Returns
+    -------
+    ndarray
+        Probabilities, ``out`` itself when given.
+
+    Raises
+    ------
+    TypeError
+        ``x`` or ``out`` of a dtype other than float32/float64.
+    ValueError
+        ``x`` not 1-D or 2-D, ``axis`` not the last axis, ``out`` of the wrong shape,
+        non-contiguous or overlapping ``x``.
+
+    Notes
+    -----
+    Non-finite input follows ``scipy.special.softmax``: a -inf entry gets probability
+    0; a row holding NaN or +inf, or only -inf, is NaN. float32 error at 8192 x 1000
+    (standard normal x 3): <= 2 eps in max|y32 - y64| / max(|y64|, 1).
+    """
+    return _rowwise(_k.softmax_forward, _k.softmax_forward_serial, x, axis, out)
+
+
+def log_softmax(x, *, axis=-1, out=None):
+    """log_softmax(x)_j = (x_j - max(x)) - log(sum_i exp(x_i - max(x))) along the last axis.
+
+    Fused so that no probability is formed: finite for any finite input, e.g.
+    ``log_softmax([1000, 0]) == [0, -1000]``.
+
+    Parameters
+    ----------
+    x : ndarray, float32 or float64, 1-D (K,) or 2-D (N, K)
+        Logits; strided input is copied.
+    axis : int, optional
+        Must be the last axis, -1 or ``x.ndim - 1``.
+    out : ndarray, optional
+        C-contiguous array of ``x``'s shape and dtype, not overlapping ``x``.
+
+    Returns
+    -------
+    ndarray
+        Log-probabilities (all <= 0), ``out`` itself when given.
+
+    Raises
+    ------
+    TypeError
+        ``x`` or ``out`` of a dtype other than float32/float64.
+    ValueError
+        ``x`` not 1-D or 2-D, ``axis`` not the last axis, ``out`` of the wrong shape,
+        non-contiguous or overlapping ``x``.
+
+    Notes
+    -----
+    Non-finite input follows ``scipy.special.log_softmax`` (an infinite row max is
+    replaced by 0). float32 error at 8192 x 1000: <= 2 eps in the scaled metric.
+    """
+    return _rowwise(_k.log_softmax_forward, _k.log_softmax_forward_serial, x, axis, out)
