@@ -6,10 +6,14 @@ builds an MLP whose last layer emits logits. Every layer follows the contract de
 """
 
 from .activations import ReLU, Sigmoid
+from .conv import Conv2D, Flatten, MaxPool2D
 from .dense import Dense
 from .dropout import Dropout
 from .layer import Layer
 from .losses import SoftmaxCrossEntropy
 from .sequential import Sequential
 
-__all__ = ["Dense", "Dropout", "Layer", "ReLU", "Sequential", "Sigmoid", "SoftmaxCrossEntropy"]
+__all__ = [
+    "Conv2D", "Dense", "Dropout", "Flatten", "Layer", "MaxPool2D", "ReLU", "Sequential", "Sigmoid",
+    "SoftmaxCrossEntropy",
+]

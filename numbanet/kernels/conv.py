@@ -1,0 +1,553 @@
+"""2-D convolution kernels, NHWC layout, weights in the Keras layout.
+
+Dimensions: N = batch, H, W = input height and width, C = input channels,
+F = output channels (filters), KH, KW = kernel height and width, s = stride,
+OH, OW = output height and width, P = OH*OW output positions per image,
+K = KH*KW*C = length of the reduction behind each output.
+
+A "valid" correlation with stride s (padding is done by the caller):
+    y[n, oh, ow, f] = b[f] + sum_{kh, kw, c} x[n, oh*s + kh, ow*s + kw, c] * w[kh, kw, c, f]
+In NHWC this is a matmul of the (N*P, K) patch matrix, read from x in place (no
+im2col copy), with w viewed as (K, F); the two gradients are matmuls of the same kind.
+
+Register tiles: each kernel's main loop holds a 4 x 16 tile of sums (4 output
+positions or taps x 16 channels) in scalar locals for the whole reduction. LLVM's SLP
+vectoriser (on in numbanet's kernels) turns each row of 16 into one or two SIMD
+registers, so a reduction step is 4 broadcasts, one 16-wide load and 64 multiply-adds
+with no stores; an accumulate-into-memory loop over the channel axis ran 2.6x slower.
+Tile edges (sizes that are not multiples of 4 or 16) take plain loops. The terms of
+every sum are added one at a time in a fixed order (the forward's exactly as
+``conv2d_forward_naive`` adds them), each output element is owned by one task, and the
+weight gradient sums the batch in fixed chunks of BATCH_CHUNK images combined in
+chunk order: results are bit-identical for any thread count.
+"""
+
+import numpy as np
+from numba import prange
+
+from numbanet._config import kernel, serial_kernel
+
+# Images per partial sum of the weight gradient; fixed so the sum order never
+# depends on the number of threads.
+BATCH_CHUNK = 8
+
+
+@serial_kernel
+def kernel_taps(KH, KW, C):
+    """taps[k] = (kh, kw, c) of reduction index k, in the order the kernels sum them."""
+    taps = np.empty((KH * KW * C, 3), dtype=np.intp)
+    k = 0
+    for kh in range(KH):
+        for kw in range(KW):
+            for c in range(C):
+                taps[k, 0] = kh
+                taps[k, 1] = kw
+                taps[k, 2] = c
+                k += 1
+    return taps
+
+
+@serial_kernel
+def conv2d_forward_naive(x, w, b, stride, y):
+    """The reference loop: x (N, H, W, C), w (KH, KW, C, F), b (F,) -> y (N, OH, OW, F)."""
+    N, OH, OW, F = y.shape
+    KH, KW, C, _ = w.shape
+    for n in range(N):
+        for oh in range(OH):
+            for ow in range(OW):
+                for f in range(F):
+                    acc = b[f]
+                    for kh in range(KH):
+                        for kw in range(KW):
+                            for c in range(C):
+                                acc += x[n, oh * stride + kh, ow * stride + kw, c] * w[kh, kw, c, f]
+                    y[n, oh, ow, f] = acc
+
+
+@serial_kernel
+def _position(p, OW):
+    """(oh, ow) of flat output position p."""
+    oh = p // OW
+    return oh, p - oh * OW
+
+
+@kernel
+def conv2d_forward(x, w, b, stride, y):
+    """x (N, H, W, C), w (KH, KW, C, F), b (F,) -> y (N, OH, OW, F).
+
+    Tasks are (image, 4 output positions, 16 output channels): a 4 x 16 tile of sums
+    held in registers for the whole reduction, each starting at b and adding the K
+    taps in (kh, kw, c) order, like ``conv2d_forward_naive``. Positions and channels
+    beyond the last full tile take the plain loop.
+    """
+    N, OH, OW, F = y.shape
+    KH, KW, C, _ = w.shape
+    P = OH * OW
+    n_tp, n_tf = P // 4, F // 16
+    for task in prange(N * n_tp * n_tf):
+        n = task // (n_tp * n_tf)
+        tp = (task // n_tf) % n_tp
+        f0 = (task % n_tf) * 16
+        xn = x[n]
+        oh0, ow0 = _position(4 * tp + 0, OW)
+        oh1, ow1 = _position(4 * tp + 1, OW)
+        oh2, ow2 = _position(4 * tp + 2, OW)
+        oh3, ow3 = _position(4 * tp + 3, OW)
+        bias = b[f0 : f0 + 16]
+        s0_0, s0_1, s0_2, s0_3, s0_4, s0_5, s0_6, s0_7 = bias[0], bias[1], bias[2], bias[3], bias[4], bias[5], bias[6], bias[7]
+        s0_8, s0_9, s0_10, s0_11, s0_12, s0_13, s0_14, s0_15 = bias[8], bias[9], bias[10], bias[11], bias[12], bias[13], bias[14], bias[15]
+        s1_0, s1_1, s1_2, s1_3, s1_4, s1_5, s1_6, s1_7 = bias[0], bias[1], bias[2], bias[3], bias[4], bias[5], bias[6], bias[7]
+        s1_8, s1_9, s1_10, s1_11, s1_12, s1_13, s1_14, s1_15 = bias[8], bias[9], bias[10], bias[11], bias[12], bias[13], bias[14], bias[15]
+        s2_0, s2_1, s2_2, s2_3, s2_4, s2_5, s2_6, s2_7 = bias[0], bias[1], bias[2], bias[3], bias[4], bias[5], bias[6], bias[7]
+        s2_8, s2_9, s2_10, s2_11, s2_12, s2_13, s2_14, s2_15 = bias[8], bias[9], bias[10], bias[11], bias[12], bias[13], bias[14], bias[15]
+        s3_0, s3_1, s3_2, s3_3, s3_4, s3_5, s3_6, s3_7 = bias[0], bias[1], bias[2], bias[3], bias[4], bias[5], bias[6], bias[7]
+        s3_8, s3_9, s3_10, s3_11, s3_12, s3_13, s3_14, s3_15 = bias[8], bias[9], bias[10], bias[11], bias[12], bias[13], bias[14], bias[15]
+        for kh in range(KH):
+            for kw in range(KW):
+                x0 = xn[oh0 * stride + kh, ow0 * stride + kw]
+                x1 = xn[oh1 * stride + kh, ow1 * stride + kw]
+                x2 = xn[oh2 * stride + kh, ow2 * stride + kw]
+                x3 = xn[oh3 * stride + kh, ow3 * stride + kw]
+                wk = w[kh, kw]
+                for c in range(C):
+                    wr = wk[c]
+                    w0, w1, w2, w3, w4, w5, w6, w7 = wr[f0 + 0], wr[f0 + 1], wr[f0 + 2], wr[f0 + 3], wr[f0 + 4], wr[f0 + 5], wr[f0 + 6], wr[f0 + 7]
+                    w8, w9, w10, w11, w12, w13, w14, w15 = wr[f0 + 8], wr[f0 + 9], wr[f0 + 10], wr[f0 + 11], wr[f0 + 12], wr[f0 + 13], wr[f0 + 14], wr[f0 + 15]
+                    a0, a1, a2, a3 = x0[c], x1[c], x2[c], x3[c]
+                    s0_0 += a0 * w0
+                    s0_1 += a0 * w1
+                    s0_2 += a0 * w2
+                    s0_3 += a0 * w3
+                    s0_4 += a0 * w4
+                    s0_5 += a0 * w5
+                    s0_6 += a0 * w6
+                    s0_7 += a0 * w7
+                    s0_8 += a0 * w8
+                    s0_9 += a0 * w9
+                    s0_10 += a0 * w10
+                    s0_11 += a0 * w11
+                    s0_12 += a0 * w12
+                    s0_13 += a0 * w13
+                    s0_14 += a0 * w14
+                    s0_15 += a0 * w15
+                    s1_0 += a1 * w0
+                    s1_1 += a1 * w1
+                    s1_2 += a1 * w2
+                    s1_3 += a1 * w3
+                    s1_4 += a1 * w4
+                    s1_5 += a1 * w5
+                    s1_6 += a1 * w6
+                    s1_7 += a1 * w7
+                    s1_8 += a1 * w8
+                    s1_9 += a1 * w9
+                    s1_10 += a1 * w10
+                    s1_11 += a1 * w11
+                    s1_12 += a1 * w12
+                    s1_13 += a1 * w13
+                    s1_14 += a1 * w14
+                    s1_15 += a1 * w15
+                    s2_0 += a2 * w0
+                    s2_1 += a2 * w1
+                    s2_2 += a2 * w2
+                    s2_3 += a2 * w3
+                    s2_4 += a2 * w4
+                    s2_5 += a2 * w5
+                    s2_6 += a2 * w6
+                    s2_7 += a2 * w7
+                    s2_8 += a2 * w8
+                    s2_9 += a2 * w9
+                    s2_10 += a2 * w10
+                    s2_11 += a2 * w11
+                    s2_12 += a2 * w12
+                    s2_13 += a2 * w13
+                    s2_14 += a2 * w14
+                    s2_15 += a2 * w15
+                    s3_0 += a3 * w0
+                    s3_1 += a3 * w1
+                    s3_2 += a3 * w2
+                    s3_3 += a3 * w3
+                    s3_4 += a3 * w4
+                    s3_5 += a3 * w5
+                    s3_6 += a3 * w6
+                    s3_7 += a3 * w7
+                    s3_8 += a3 * w8
+                    s3_9 += a3 * w9
+                    s3_10 += a3 * w10
+                    s3_11 += a3 * w11
+                    s3_12 += a3 * w12
+                    s3_13 += a3 * w13
+                    s3_14 += a3 * w14
+                    s3_15 += a3 * w15
+        yr = y[n, oh0, ow0, f0 : f0 + 16]
+        yr[0], yr[1], yr[2], yr[3], yr[4], yr[5], yr[6], yr[7] = s0_0, s0_1, s0_2, s0_3, s0_4, s0_5, s0_6, s0_7
+        yr[8], yr[9], yr[10], yr[11], yr[12], yr[13], yr[14], yr[15] = s0_8, s0_9, s0_10, s0_11, s0_12, s0_13, s0_14, s0_15
+        yr = y[n, oh1, ow1, f0 : f0 + 16]
+        yr[0], yr[1], yr[2], yr[3], yr[4], yr[5], yr[6], yr[7] = s1_0, s1_1, s1_2, s1_3, s1_4, s1_5, s1_6, s1_7
+        yr[8], yr[9], yr[10], yr[11], yr[12], yr[13], yr[14], yr[15] = s1_8, s1_9, s1_10, s1_11, s1_12, s1_13, s1_14, s1_15
+        yr = y[n, oh2, ow2, f0 : f0 + 16]
+        yr[0], yr[1], yr[2], yr[3], yr[4], yr[5], yr[6], yr[7] = s2_0, s2_1, s2_2, s2_3, s2_4, s2_5, s2_6, s2_7
+        yr[8], yr[9], yr[10], yr[11], yr[12], yr[13], yr[14], yr[15] = s2_8, s2_9, s2_10, s2_11, s2_12, s2_13, s2_14, s2_15
+        yr = y[n, oh3, ow3, f0 : f0 + 16]
+        yr[0], yr[1], yr[2], yr[3], yr[4], yr[5], yr[6], yr[7] = s3_0, s3_1, s3_2, s3_3, s3_4, s3_5, s3_6, s3_7
+        yr[8], yr[9], yr[10], yr[11], yr[12], yr[13], yr[14], yr[15] = s3_8, s3_9, s3_10, s3_11, s3_12, s3_13, s3_14, s3_15
+    for n in prange(N):
+        for p in range(P):
+            oh, ow = _position(p, OW)
+            for f in range(16 * n_tf if p < 4 * n_tp else 0, F):
+                acc = b[f]
+                for kh in range(KH):
+                    for kw in range(KW):
+                        for c in range(C):
+                            acc += x[n, oh * stride + kh, ow * stride + kw, c] * w[kh, kw, c, f]
+                y[n, oh, ow, f] = acc
+
+
+@kernel
+def conv2d_backward_input(dy, wt, stride, dx):
+    """dy (N, OH, OW, F), wt (KH, KW, F, C) = w transposed -> dx (N, H, W, C).
+
+    dx[n, oh*s + kh, ow*s + kw, c] += sum_f dy[n, oh, ow, f] * w[kh, kw, c, f]. For each
+    tap, a 4-position x 16-channel tile of sums over f is held in registers, then added
+    to dx. Taps of different positions land on the same dx elements, so one task owns
+    one image and each dx element adds its taps in (kh, kw) order.
+    """
+    N, OH, OW, F = dy.shape
+    KH, KW, _, C = wt.shape
+    P = OH * OW
+    n_tp, n_tc = P // 4, C // 16
+    zero = dx.dtype.type(0)
+    for n in prange(N):
+        dxn = dx[n]
+        dyn = dy[n]
+        for i in range(dxn.shape[0]):
+            for j in range(dxn.shape[1]):
+                for c in range(C):
+                    dxn[i, j, c] = zero
+        for kh in range(KH):
+            for kw in range(KW):
+                wk = wt[kh, kw]
+                for tp in range(n_tp):
+                    oh0, ow0 = _position(4 * tp + 0, OW)
+                    oh1, ow1 = _position(4 * tp + 1, OW)
+                    oh2, ow2 = _position(4 * tp + 2, OW)
+                    oh3, ow3 = _position(4 * tp + 3, OW)
+                    d0 = dyn[oh0, ow0]
+                    d1 = dyn[oh1, ow1]
+                    d2 = dyn[oh2, ow2]
+                    d3 = dyn[oh3, ow3]
+                    for c0 in range(0, 16 * n_tc, 16):
+                        s0_0, s0_1, s0_2, s0_3, s0_4, s0_5, s0_6, s0_7 = zero, zero, zero, zero, zero, zero, zero, zero
+                        s0_8, s0_9, s0_10, s0_11, s0_12, s0_13, s0_14, s0_15 = zero, zero, zero, zero, zero, zero, zero, zero
+                        s1_0, s1_1, s1_2, s1_3, s1_4, s1_5, s1_6, s1_7 = zero, zero, zero, zero, zero, zero, zero, zero
+                        s1_8, s1_9, s1_10, s1_11, s1_12, s1_13, s1_14, s1_15 = zero, zero, zero, zero, zero, zero, zero, zero
+                        s2_0, s2_1, s2_2, s2_3, s2_4, s2_5, s2_6, s2_7 = zero, zero, zero, zero, zero, zero, zero, zero
+                        s2_8, s2_9, s2_10, s2_11, s2_12, s2_13, s2_14, s2_15 = zero, zero, zero, zero, zero, zero, zero, zero
+                        s3_0, s3_1, s3_2, s3_3, s3_4, s3_5, s3_6, s3_7 = zero, zero, zero, zero, zero, zero, zero, zero
+                        s3_8, s3_9, s3_10, s3_11, s3_12, s3_13, s3_14, s3_15 = zero, zero, zero, zero, zero, zero, zero, zero
+                        for f in range(F):
+                            wr = wk[f, c0 : c0 + 16]
+                            w0, w1, w2, w3, w4, w5, w6, w7 = wr[0], wr[1], wr[2], wr[3], wr[4], wr[5], wr[6], wr[7]
+                            w8, w9, w10, w11, w12, w13, w14, w15 = wr[8], wr[9], wr[10], wr[11], wr[12], wr[13], wr[14], wr[15]
+                            a0, a1, a2, a3 = d0[f], d1[f], d2[f], d3[f]
+                            s0_0 += a0 * w0
+                            s0_1 += a0 * w1
+                            s0_2 += a0 * w2
+                            s0_3 += a0 * w3
+                            s0_4 += a0 * w4
+                            s0_5 += a0 * w5
+                            s0_6 += a0 * w6
+                            s0_7 += a0 * w7
+                            s0_8 += a0 * w8
+                            s0_9 += a0 * w9
+                            s0_10 += a0 * w10
+                            s0_11 += a0 * w11
+                            s0_12 += a0 * w12
+                            s0_13 += a0 * w13
+                            s0_14 += a0 * w14
+                            s0_15 += a0 * w15
+                            s1_0 += a1 * w0
+                            s1_1 += a1 * w1
+                            s1_2 += a1 * w2
+                            s1_3 += a1 * w3
+                            s1_4 += a1 * w4
+                            s1_5 += a1 * w5
+                            s1_6 += a1 * w6
+                            s1_7 += a1 * w7
+                            s1_8 += a1 * w8
+                            s1_9 += a1 * w9
+                            s1_10 += a1 * w10
+                            s1_11 += a1 * w11
+                            s1_12 += a1 * w12
+                            s1_13 += a1 * w13
+                            s1_14 += a1 * w14
+                            s1_15 += a1 * w15
+                            s2_0 += a2 * w0
+                            s2_1 += a2 * w1
+                            s2_2 += a2 * w2
+                            s2_3 += a2 * w3
+                            s2_4 += a2 * w4
+                            s2_5 += a2 * w5
+                            s2_6 += a2 * w6
+                            s2_7 += a2 * w7
+                            s2_8 += a2 * w8
+                            s2_9 += a2 * w9
+                            s2_10 += a2 * w10
+                            s2_11 += a2 * w11
+                            s2_12 += a2 * w12
+                            s2_13 += a2 * w13
+                            s2_14 += a2 * w14
+                            s2_15 += a2 * w15
+                            s3_0 += a3 * w0
+                            s3_1 += a3 * w1
+                            s3_2 += a3 * w2
+                            s3_3 += a3 * w3
+                            s3_4 += a3 * w4
+                            s3_5 += a3 * w5
+                            s3_6 += a3 * w6
+                            s3_7 += a3 * w7
+                            s3_8 += a3 * w8
+                            s3_9 += a3 * w9
+                            s3_10 += a3 * w10
+                            s3_11 += a3 * w11
+                            s3_12 += a3 * w12
+                            s3_13 += a3 * w13
+                            s3_14 += a3 * w14
+                            s3_15 += a3 * w15
+                        g = dxn[oh0 * stride + kh, ow0 * stride + kw, c0 : c0 + 16]
+                        g[0] += s0_0
+                        g[1] += s0_1
+                        g[2] += s0_2
+                        g[3] += s0_3
+                        g[4] += s0_4
+                        g[5] += s0_5
+                        g[6] += s0_6
+                        g[7] += s0_7
+                        g[8] += s0_8
+                        g[9] += s0_9
+                        g[10] += s0_10
+                        g[11] += s0_11
+                        g[12] += s0_12
+                        g[13] += s0_13
+                        g[14] += s0_14
+                        g[15] += s0_15
+                        g = dxn[oh1 * stride + kh, ow1 * stride + kw, c0 : c0 + 16]
+                        g[0] += s1_0
+                        g[1] += s1_1
+                        g[2] += s1_2
+                        g[3] += s1_3
+                        g[4] += s1_4
+                        g[5] += s1_5
+                        g[6] += s1_6
+                        g[7] += s1_7
+                        g[8] += s1_8
+                        g[9] += s1_9
+                        g[10] += s1_10
+                        g[11] += s1_11
+                        g[12] += s1_12
+                        g[13] += s1_13
+                        g[14] += s1_14
+                        g[15] += s1_15
+                        g = dxn[oh2 * stride + kh, ow2 * stride + kw, c0 : c0 + 16]
+                        g[0] += s2_0
+                        g[1] += s2_1
+                        g[2] += s2_2
+                        g[3] += s2_3
+                        g[4] += s2_4
+                        g[5] += s2_5
+                        g[6] += s2_6
+                        g[7] += s2_7
+                        g[8] += s2_8
+                        g[9] += s2_9
+                        g[10] += s2_10
+                        g[11] += s2_11
+                        g[12] += s2_12
+                        g[13] += s2_13
+                        g[14] += s2_14
+                        g[15] += s2_15
+                        g = dxn[oh3 * stride + kh, ow3 * stride + kw, c0 : c0 + 16]
+                        g[0] += s3_0
+                        g[1] += s3_1
+                        g[2] += s3_2
+                        g[3] += s3_3
+                        g[4] += s3_4
+                        g[5] += s3_5
+                        g[6] += s3_6
+                        g[7] += s3_7
+                        g[8] += s3_8
+                        g[9] += s3_9
+                        g[10] += s3_10
+                        g[11] += s3_11
+                        g[12] += s3_12
+                        g[13] += s3_13
+                        g[14] += s3_14
+                        g[15] += s3_15
+                for p in range(P):
+                    oh, ow = _position(p, OW)
+                    for c in range(16 * n_tc if p < 4 * n_tp else 0, C):
+                        acc = zero
+                        for f in range(F):
+                            acc += dyn[oh, ow, f] * wk[f, c]
+                        dxn[oh * stride + kh, ow * stride + kw, c] += acc
+
+
+@kernel
+def conv2d_backward_weight(x, dy, stride, dw_chunks, dw):
+    """x (N, H, W, C), dy (N, OH, OW, F) -> dw (KH, KW, C, F); dw_chunks (ceil(N/BATCH_CHUNK), KH, KW, C, F) scratch.
+
+    dw[kh, kw, c, f] = sum_{n, oh, ow} x[n, oh*s + kh, ow*s + kw, c] * dy[n, oh, ow, f].
+    Tasks are (batch chunk, 4 taps, 16 output channels): a 4 x 16 tile of sums held
+    in registers over the chunk's positions in order; the chunk partials are then
+    added in chunk order. Taps and channels beyond the last full tile take the plain loop.
+    """
+    N = x.shape[0]
+    OH, OW, F = dy.shape[1], dy.shape[2], dy.shape[3]
+    KH, KW, C = dw.shape[0], dw.shape[1], dw.shape[2]
+    K = KH * KW * C
+    n_chunks = dw_chunks.shape[0]
+    n_tk, n_tf = K // 4, F // 16
+    zero = dw.dtype.type(0)
+    taps = kernel_taps(KH, KW, C)
+    for task in prange(n_chunks * n_tk * n_tf):
+        chunk = task // (n_tk * n_tf)
+        k = 4 * ((task // n_tf) % n_tk)
+        f0 = (task % n_tf) * 16
+        h0, v0, c0 = taps[k + 0, 0], taps[k + 0, 1], taps[k + 0, 2]
+        h1, v1, c1 = taps[k + 1, 0], taps[k + 1, 1], taps[k + 1, 2]
+        h2, v2, c2 = taps[k + 2, 0], taps[k + 2, 1], taps[k + 2, 2]
+        h3, v3, c3 = taps[k + 3, 0], taps[k + 3, 1], taps[k + 3, 2]
+        s0_0, s0_1, s0_2, s0_3, s0_4, s0_5, s0_6, s0_7 = zero, zero, zero, zero, zero, zero, zero, zero
+        s0_8, s0_9, s0_10, s0_11, s0_12, s0_13, s0_14, s0_15 = zero, zero, zero, zero, zero, zero, zero, zero
+        s1_0, s1_1, s1_2, s1_3, s1_4, s1_5, s1_6, s1_7 = zero, zero, zero, zero, zero, zero, zero, zero
+        s1_8, s1_9, s1_10, s1_11, s1_12, s1_13, s1_14, s1_15 = zero, zero, zero, zero, zero, zero, zero, zero
+        s2_0, s2_1, s2_2, s2_3, s2_4, s2_5, s2_6, s2_7 = zero, zero, zero, zero, zero, zero, zero, zero
+        s2_8, s2_9, s2_10, s2_11, s2_12, s2_13, s2_14, s2_15 = zero, zero, zero, zero, zero, zero, zero, zero
+        s3_0, s3_1, s3_2, s3_3, s3_4, s3_5, s3_6, s3_7 = zero, zero, zero, zero, zero, zero, zero, zero
+        s3_8, s3_9, s3_10, s3_11, s3_12, s3_13, s3_14, s3_15 = zero, zero, zero, zero, zero, zero, zero, zero
+        for n in range(chunk * BATCH_CHUNK, min(N, (chunk + 1) * BATCH_CHUNK)):
+            xn = x[n]
+            for oh in range(OH):
+                r0, r1, r2, r3 = xn[oh * stride + h0], xn[oh * stride + h1], xn[oh * stride + h2], xn[oh * stride + h3]
+                for ow in range(OW):
+                    j = ow * stride
+                    a0, a1, a2, a3 = r0[j + v0, c0], r1[j + v1, c1], r2[j + v2, c2], r3[j + v3, c3]
+                    dr = dy[n, oh, ow]
+                    d0, d1, d2, d3, d4, d5, d6, d7 = dr[f0 + 0], dr[f0 + 1], dr[f0 + 2], dr[f0 + 3], dr[f0 + 4], dr[f0 + 5], dr[f0 + 6], dr[f0 + 7]
+                    d8, d9, d10, d11, d12, d13, d14, d15 = dr[f0 + 8], dr[f0 + 9], dr[f0 + 10], dr[f0 + 11], dr[f0 + 12], dr[f0 + 13], dr[f0 + 14], dr[f0 + 15]
+                    s0_0 += a0 * d0
+                    s0_1 += a0 * d1
+                    s0_2 += a0 * d2
+                    s0_3 += a0 * d3
+                    s0_4 += a0 * d4
+                    s0_5 += a0 * d5
+                    s0_6 += a0 * d6
+                    s0_7 += a0 * d7
+                    s0_8 += a0 * d8
+                    s0_9 += a0 * d9
+                    s0_10 += a0 * d10
+                    s0_11 += a0 * d11
+                    s0_12 += a0 * d12
+                    s0_13 += a0 * d13
+                    s0_14 += a0 * d14
+                    s0_15 += a0 * d15
+                    s1_0 += a1 * d0
+                    s1_1 += a1 * d1
+                    s1_2 += a1 * d2
+                    s1_3 += a1 * d3
+                    s1_4 += a1 * d4
+                    s1_5 += a1 * d5
+                    s1_6 += a1 * d6
+                    s1_7 += a1 * d7
+                    s1_8 += a1 * d8
+                    s1_9 += a1 * d9
+                    s1_10 += a1 * d10
+                    s1_11 += a1 * d11
+                    s1_12 += a1 * d12
+                    s1_13 += a1 * d13
+                    s1_14 += a1 * d14
+                    s1_15 += a1 * d15
+                    s2_0 += a2 * d0
+                    s2_1 += a2 * d1
+                    s2_2 += a2 * d2
+                    s2_3 += a2 * d3
+                    s2_4 += a2 * d4
+                    s2_5 += a2 * d5
+                    s2_6 += a2 * d6
+                    s2_7 += a2 * d7
+                    s2_8 += a2 * d8
+                    s2_9 += a2 * d9
+                    s2_10 += a2 * d10
+                    s2_11 += a2 * d11
+                    s2_12 += a2 * d12
+                    s2_13 += a2 * d13
+                    s2_14 += a2 * d14
+                    s2_15 += a2 * d15
+                    s3_0 += a3 * d0
+                    s3_1 += a3 * d1
+                    s3_2 += a3 * d2
+                    s3_3 += a3 * d3
+                    s3_4 += a3 * d4
+                    s3_5 += a3 * d5
+                    s3_6 += a3 * d6
+                    s3_7 += a3 * d7
+                    s3_8 += a3 * d8
+                    s3_9 += a3 * d9
+                    s3_10 += a3 * d10
+                    s3_11 += a3 * d11
+                    s3_12 += a3 * d12
+                    s3_13 += a3 * d13
+                    s3_14 += a3 * d14
+                    s3_15 += a3 * d15
+        g = dw_chunks[chunk, h0, v0, c0, f0 : f0 + 16]
+        g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7] = s0_0, s0_1, s0_2, s0_3, s0_4, s0_5, s0_6, s0_7
+        g[8], g[9], g[10], g[11], g[12], g[13], g[14], g[15] = s0_8, s0_9, s0_10, s0_11, s0_12, s0_13, s0_14, s0_15
+        g = dw_chunks[chunk, h1, v1, c1, f0 : f0 + 16]
+        g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7] = s1_0, s1_1, s1_2, s1_3, s1_4, s1_5, s1_6, s1_7
+        g[8], g[9], g[10], g[11], g[12], g[13], g[14], g[15] = s1_8, s1_9, s1_10, s1_11, s1_12, s1_13, s1_14, s1_15
+        g = dw_chunks[chunk, h2, v2, c2, f0 : f0 + 16]
+        g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7] = s2_0, s2_1, s2_2, s2_3, s2_4, s2_5, s2_6, s2_7
+        g[8], g[9], g[10], g[11], g[12], g[13], g[14], g[15] = s2_8, s2_9, s2_10, s2_11, s2_12, s2_13, s2_14, s2_15
+        g = dw_chunks[chunk, h3, v3, c3, f0 : f0 + 16]
+        g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7] = s3_0, s3_1, s3_2, s3_3, s3_4, s3_5, s3_6, s3_7
+        g[8], g[9], g[10], g[11], g[12], g[13], g[14], g[15] = s3_8, s3_9, s3_10, s3_11, s3_12, s3_13, s3_14, s3_15
+    for task in prange(n_chunks * K):
+        chunk = task // K
+        h, v, c = taps[task % K, 0], taps[task % K, 1], taps[task % K, 2]
+        for f in range(16 * n_tf if task % K < 4 * n_tk else 0, F):
+            acc = zero
+            for n in range(chunk * BATCH_CHUNK, min(N, (chunk + 1) * BATCH_CHUNK)):
+                for oh in range(OH):
+                    for ow in range(OW):
+                        acc += x[n, oh * stride + h, ow * stride + v, c] * dy[n, oh, ow, f]
+            dw_chunks[chunk, h, v, c, f] = acc
+    for k in prange(K):
+        h, v, c = taps[k, 0], taps[k, 1], taps[k, 2]
+        total = dw[h, v, c]
+        for f in range(F):
+            total[f] = dw_chunks[0, h, v, c, f]
+        for chunk in range(1, n_chunks):
+            part = dw_chunks[chunk, h, v, c]
+            for f in range(F):
+                total[f] += part[f]
+
+
+@kernel
+def conv2d_backward_bias(dy, db_chunks, db):
+    """dy (N, OH, OW, F) -> db (F,) = sum over n, oh, ow; db_chunks (ceil(N/BATCH_CHUNK), F) scratch."""
+    N, OH, OW, F = dy.shape
+    n_chunks = db_chunks.shape[0]
+    zero = db.dtype.type(0)
+    for chunk in prange(n_chunks):
+        part = db_chunks[chunk]
+        for f in range(F):
+            part[f] = zero
+        for n in range(chunk * BATCH_CHUNK, min(N, (chunk + 1) * BATCH_CHUNK)):
+            for oh in range(OH):
+                for ow in range(OW):
+                    row = dy[n, oh, ow]
+                    for f in range(F):
+                        part[f] += row[f]
+    for f in range(F):
+        db[f] = db_chunks[0, f]
+    for chunk in range(1, n_chunks):
+        for f in range(F):
+            db[f] += db_chunks[chunk, f]

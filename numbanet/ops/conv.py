@@ -1,0 +1,298 @@
+"""2-D convolution (cross-correlation, like Keras and torch) and its gradients.
+
+Images are NHWC (batch, height, width, channels); weights use the Keras layout
+(kernel_h, kernel_w, in_channels, out_channels). ``padding="valid"`` uses only
+windows inside the image; ``padding="same"`` (stride 1 only) zero-pads so the output
+has the input's height and width, with the odd pixel of padding at the bottom and
+right like TensorFlow.
+"""
+
+import numbers
+
+import numpy as np
+
+from numbanet.kernels import conv as kernels
+from numbanet.ops._validate import as_float_array, check_out, common_dtype
+
+__all__ = [
+    "conv2d",
+    "conv2d_backward_input",
+    "conv2d_backward_weight",
+    "conv2d_backward_bias",
+    "conv2d_output_shape",
+]
+
+
+def conv2d_output_shape(x_shape, w_shape, *, stride=1, padding="valid"):
+    """Shape (N, OH, OW, F) of ``conv2d`` for inputs of ``x_shape`` and weights of ``w_shape``.
+
+    ``OH = (H - KH) // stride + 1`` for ``"valid"``, ``OH = H`` for ``"same"``.
+
+    Raises
+    ------
+    ValueError
+        For shapes that are not 4-D, mismatched channels, a kernel larger than the
+        image under ``"valid"``, a bad ``stride`` or ``padding``.
+    """
+    x_shape = _shape4(x_shape, "x")
+    w_shape = _shape4(w_shape, "w")
+    stride = _check_stride(stride)
+    padding = _check_padding(padding, stride)
+    N, H, W, C = x_shape
+    KH, KW, CW, F = w_shape
+    if KH < 1 or KW < 1:
+        raise ValueError(f"`w` must have a kernel of at least 1x1. Received: w.shape={w_shape}")
+    if CW != C:
+        raise ValueError(
+            f"`w` must have in_channels={C} to match `x` (N, H, W, C). "
+            f"Received: x.shape={x_shape}, w.shape={w_shape}"
+        )
+    if padding == "same":
+        return (N, H, W, F)
+    if H < KH or W < KW:
+        raise ValueError(
+            f"`x` must be at least as large as the kernel under padding='valid'. "
+            f"Received: x.shape={x_shape}, w.shape={w_shape}"
+        )
+    return (N, (H - KH) // stride + 1, (W - KW) // stride + 1, F)
+
+
+def conv2d(x, w, b=None, *, stride=1, padding="valid", out=None):
+    """y[n, i, j, f] = b[f] + sum_{kh, kw, c} x[n, i*s + kh, j*s + kw, c] * w[kh, kw, c, f].
+
+    Direct convolution that reads x in place (no im2col copy) with 4-position x
+    16-channel tiles of sums held in registers, adding each output's taps in order.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, H, W, C), float32 or float64
+    w : ndarray, shape (KH, KW, C, F), same dtype (Keras layout)
+    b : ndarray, shape (F,), same dtype, optional (zero when omitted)
+    stride : int >= 1, keyword-only
+    padding : {"valid", "same"}, keyword-only; "same" requires stride 1
+    out : ndarray, shape ``conv2d_output_shape(...)``, optional
+
+    Returns
+    -------
+    ndarray, shape (N, OH, OW, F)
+        The array written (``out`` when given).
+
+    Raises
+    ------
+    TypeError
+        For a non-float or mixed dtype, or a non-integer stride.
+    ValueError
+        For wrong ndim or shapes, a bad ``stride``/``padding`` or a bad ``out``.
+
+    Notes
+    -----
+    Each output is one dot product of length K = KH*KW*C added term by term in
+    float32 or float64 (error ~ K * eps * sum |x||w|); bit-identical for any thread
+    count.
+    """
+    x = as_float_array(x, "x", ndim=4)
+    w = as_float_array(w, "w", ndim=4)
+    dtype = common_dtype(x=x, w=w)
+    shape = conv2d_output_shape(x.shape, w.shape, stride=stride, padding=padding)
+    if b is None:
+        b = np.zeros(shape[3], dtype=dtype)
+    else:
+        b = as_float_array(b, "b", ndim=1)
+        common_dtype(x=x, b=b)
+        if b.shape[0] != shape[3]:
+            raise ValueError(
+                f"`b` must have length out_channels={shape[3]}. Received: b.shape={b.shape}"
+            )
+    out = check_out(out, shape, dtype, x, w, b)
+    if padding == "same":
+        x = _pad_same(x, w.shape)
+    kernels.conv2d_forward(x, w, b, stride, out)
+    return out
+
+
+def conv2d_backward_input(dy, w, x_shape, *, stride=1, padding="valid", out=None):
+    """dx[n, i*s + kh, j*s + kw, c] += sum_f dy[n, i, j, f] * w[kh, kw, c, f] (gradient of conv2d w.r.t. x).
+
+    Per tap a register-tiled matmul of dy with w[kh, kw]^T (transposed once per
+    call), added into the shifted input positions; one image per task.
+
+    Parameters
+    ----------
+    dy : ndarray, shape ``conv2d_output_shape(x_shape, w.shape, ...)``
+    w : ndarray, shape (KH, KW, C, F), same dtype
+    x_shape : tuple of 4 ints, the shape (N, H, W, C) of the forward input
+    stride, padding : as given to ``conv2d``
+    out : ndarray, shape ``x_shape``, optional
+
+    Returns
+    -------
+    ndarray, shape ``x_shape``
+        The array written (``out`` when given); 0 at inputs no window reads.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As ``conv2d``; ``ValueError`` also when ``dy`` does not have the forward
+        output's shape.
+
+    Notes
+    -----
+    Each dx element adds, tap by tap in (kh, kw) order, that tap's sum over f;
+    bit-identical for any thread count.
+    """
+    dy = as_float_array(dy, "dy", ndim=4)
+    w = as_float_array(w, "w", ndim=4)
+    dtype = common_dtype(dy=dy, w=w)
+    x_shape = _shape4(x_shape, "x_shape")
+    _check_dy(dy, x_shape, w.shape, stride, padding)
+    out = check_out(out, x_shape, dtype, dy, w)
+    wt = np.ascontiguousarray(w.transpose(0, 1, 3, 2))
+    if padding == "same":
+        top, left = _same_pads(w.shape)
+        N, H, W, C = x_shape
+        padded = np.empty((N, H + w.shape[0] - 1, W + w.shape[1] - 1, C), dtype=dtype)
+        kernels.conv2d_backward_input(dy, wt, 1, padded)
+        out[...] = padded[:, top : top + H, left : left + W]
+    else:
+        kernels.conv2d_backward_input(dy, wt, stride, out)
+    return out
+
+
+def conv2d_backward_weight(dy, x, w_shape, *, stride=1, padding="valid", out=None):
+    """dw[kh, kw, c, f] = sum_{n, i, j} x[n, i*s + kh, j*s + kw, c] * dy[n, i, j, f] (gradient of conv2d w.r.t. w).
+
+    4-tap x 16-channel tiles of sums held in registers; the batch is summed in fixed
+    chunks of ``BATCH_CHUNK`` images whose partial sums are added in chunk order.
+
+    Parameters
+    ----------
+    dy : ndarray, shape ``conv2d_output_shape(x.shape, w_shape, ...)``
+    x : ndarray, shape (N, H, W, C), same dtype, the forward input
+    w_shape : tuple of 4 ints, (KH, KW, C, F)
+    stride, padding : as given to ``conv2d``
+    out : ndarray, shape ``w_shape``, optional
+
+    Returns
+    -------
+    ndarray, shape ``w_shape``
+        The array written (``out`` when given); zeros when N = 0.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As ``conv2d_backward_input``.
+
+    Notes
+    -----
+    Each element is a sum of N*OH*OW products (error ~ (N*OH*OW/8 + 8) * eps *
+    sum |x||dy|); bit-identical for any thread count.
+    """
+    dy = as_float_array(dy, "dy", ndim=4)
+    x = as_float_array(x, "x", ndim=4)
+    dtype = common_dtype(dy=dy, x=x)
+    w_shape = _shape4(w_shape, "w_shape")
+    _check_dy(dy, x.shape, w_shape, stride, padding)
+    out = check_out(out, w_shape, dtype, dy, x)
+    if padding == "same":
+        x = _pad_same(x, w_shape)
+        stride = 1
+    n_chunks = _n_chunks(x.shape[0])
+    if n_chunks == 0:
+        out[...] = 0
+        return out
+    dw_chunks = np.empty((n_chunks,) + w_shape, dtype=dtype)
+    kernels.conv2d_backward_weight(x, dy, stride, dw_chunks, out)
+    return out
+
+
+def conv2d_backward_bias(dy, *, out=None):
+    """db[f] = sum_{n, i, j} dy[n, i, j, f] (gradient of conv2d w.r.t. b).
+
+    The batch is summed in fixed chunks of ``BATCH_CHUNK`` images, combined in chunk
+    order.
+
+    Parameters
+    ----------
+    dy : ndarray, shape (N, OH, OW, F), float32 or float64
+    out : ndarray, shape (F,), optional
+
+    Returns
+    -------
+    ndarray, shape (F,)
+        The array written (``out`` when given); zeros when N = 0.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a non-float dtype, a non-4-D ``dy`` or a bad ``out``.
+
+    Notes
+    -----
+    Bit-identical for any thread count.
+    """
+    dy = as_float_array(dy, "dy", ndim=4)
+    F = dy.shape[3]
+    out = check_out(out, (F,), dy.dtype, dy)
+    n_chunks = _n_chunks(dy.shape[0])
+    if n_chunks == 0:
+        out[...] = 0
+        return out
+    db_chunks = np.empty((n_chunks, F), dtype=dy.dtype)
+    kernels.conv2d_backward_bias(dy, db_chunks, out)
+    return out
+
+
+def _n_chunks(n):
+    return -(-n // kernels.BATCH_CHUNK)
+
+
+def _shape4(shape, name):
+    message = f"`{name}` must be a tuple of 4 non-negative ints. Received: {shape!r}"
+    try:
+        dims = tuple(shape)
+    except TypeError as exc:
+        raise ValueError(message) from exc
+    if len(dims) != 4 or not all(_is_int(d) and d >= 0 for d in dims):
+        raise ValueError(message)
+    return tuple(int(d) for d in dims)
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _check_stride(stride):
+    if not _is_int(stride):
+        raise TypeError(f"`stride` must be an int. Received: stride={stride!r}")
+    if stride < 1:
+        raise ValueError(f"`stride` must be >= 1. Received: stride={stride}")
+    return int(stride)
+
+
+def _check_padding(padding, stride):
+    if padding not in ("valid", "same"):
+        raise ValueError(f"`padding` must be 'valid' or 'same'. Received: padding={padding!r}")
+    if padding == "same" and stride != 1:
+        raise ValueError(f"padding='same' requires stride=1. Received: stride={stride}")
+    return padding
+
+
+def _check_dy(dy, x_shape, w_shape, stride, padding):
+    expected = conv2d_output_shape(x_shape, w_shape, stride=stride, padding=padding)
+    if dy.shape != expected:
+        raise ValueError(
+            f"`dy` must have the forward output's shape {expected}. Received: dy.shape={dy.shape}"
+        )
+
+
+def _same_pads(w_shape):
+    """Top and left zero padding for 'same' (the odd one goes bottom/right, like TensorFlow)."""
+    return (w_shape[0] - 1) // 2, (w_shape[1] - 1) // 2
+
+
+def _pad_same(x, w_shape):
+    N, H, W, C = x.shape
+    top, left = _same_pads(w_shape)
+    padded = np.zeros((N, H + w_shape[0] - 1, W + w_shape[1] - 1, C), dtype=x.dtype)
+    padded[:, top : top + H, left : left + W] = x
+    return padded

@@ -1,0 +1,279 @@
+"""conv2d and its gradients against scipy.signal.correlate2d in float64."""
+
+import numpy as np
+import pytest
+from scipy.signal import correlate2d
+
+from helpers import EPS, assert_bitwise_equal, assert_thread_invariant, float64_instructions
+from numbanet.kernels import conv as kernels
+from numbanet.ops.conv import (
+    conv2d,
+    conv2d_backward_bias,
+    conv2d_backward_input,
+    conv2d_backward_weight,
+    conv2d_output_shape,
+)
+
+# (N, H, W, C, F, KH, KW, stride): 1x1 kernels, 1 channel, prime sizes, strides 2 and 3,
+# and counts of positions, taps and channels on both sides of the kernels' 4 x 16 tiles.
+GEOMETRIES = [
+    (2, 7, 9, 2, 5, 3, 3, 1),
+    (3, 17, 13, 1, 17, 3, 3, 1),
+    (2, 11, 8, 3, 16, 2, 3, 2),
+    (1, 10, 11, 5, 7, 3, 2, 3),
+    (2, 5, 7, 4, 3, 1, 1, 1),
+    (1, 3, 3, 1, 1, 3, 3, 1),
+    (9, 6, 6, 17, 33, 3, 3, 1),
+]
+
+
+def _pad_same(x, KH, KW):
+    top, left = (KH - 1) // 2, (KW - 1) // 2
+    return np.pad(x, ((0, 0), (top, KH - 1 - top), (left, KW - 1 - left), (0, 0)))
+
+
+def reference_conv(x, w, b, stride, padding="valid"):
+    """float64 correlation, one scipy.signal.correlate2d per (image, in, out) channel."""
+    x, w = np.asarray(x, np.float64), np.asarray(w, np.float64)
+    KH, KW, C, F = w.shape
+    if padding == "same":
+        x = _pad_same(x, KH, KW)
+    y = None
+    for n in range(x.shape[0]):
+        for f in range(F):
+            plane = sum(correlate2d(x[n, :, :, c], w[:, :, c, f], mode="valid") for c in range(C))
+            plane = plane[::stride, ::stride] + float(b[f])
+            if y is None:
+                y = np.empty((x.shape[0],) + plane.shape + (F,))
+            y[n, :, :, f] = plane
+    return y
+
+
+def reference_backward(dy, x, w, stride):
+    """float64 dx and dw of a valid correlation, one loop iteration per tap."""
+    dy, x, w = (np.asarray(a, np.float64) for a in (dy, x, w))
+    KH, KW = w.shape[:2]
+    OH, OW = dy.shape[1:3]
+    dx, dw = np.zeros_like(x), np.zeros_like(w)
+    for kh in range(KH):
+        for kw in range(KW):
+            rows = slice(kh, kh + (OH - 1) * stride + 1, stride)
+            cols = slice(kw, kw + (OW - 1) * stride + 1, stride)
+            for c in range(x.shape[3]):
+                for f in range(w.shape[3]):
+                    dx[:, rows, cols, c] += dy[..., f] * w[kh, kw, c, f]
+                    dw[kh, kw, c, f] = np.sum(x[:, rows, cols, c] * dy[..., f], dtype=np.float64)
+    return dx, dw
+
+
+def _random(rng, shape, dtype, scale=1.0):
+    return (scale * rng.standard_normal(shape)).astype(dtype)
+
+
+def _assert_close(actual, expected, bound, dtype):
+    assert actual.dtype == dtype
+    assert actual.shape == expected.shape
+    excess = np.abs(actual - expected) - bound
+    assert np.all(excess <= 0), f"max excess {excess.max()}"
+
+
+@pytest.mark.parametrize("geometry", GEOMETRIES)
+@pytest.mark.parametrize("scale", [1.0, 1e4])
+def test_forward_matches_scipy(geometry, scale, dtype):
+    N, H, W, C, F, KH, KW, s = geometry
+    rng = np.random.default_rng(sum(geometry))
+    x, w, b = _random(rng, (N, H, W, C), dtype, scale), _random(rng, (KH, KW, C, F), dtype), _random(rng, F, dtype)
+    y = conv2d(x, w, b, stride=s)
+    expected = reference_conv(x, w, b, s)
+    bound = 2 * (KH * KW * C + 1) * EPS[dtype] * reference_conv(np.abs(x), np.abs(w), np.abs(b), s)
+    _assert_close(y, expected, bound, dtype)
+
+
+@pytest.mark.parametrize("kernel_size", [(1, 1), (2, 2), (3, 3), (4, 3), (5, 5)])
+def test_same_padding_matches_scipy(kernel_size, dtype):
+    KH, KW = kernel_size
+    rng = np.random.default_rng(KH * 10 + KW)
+    x, w, b = _random(rng, (2, 7, 6, 3), dtype), _random(rng, (KH, KW, 3, 4), dtype), _random(rng, 4, dtype)
+    y = conv2d(x, w, b, padding="same")
+    assert y.shape == (2, 7, 6, 4)
+    bound = 2 * (KH * KW * 3 + 1) * EPS[dtype] * reference_conv(np.abs(x), np.abs(w), np.abs(b), 1, "same")
+    _assert_close(y, reference_conv(x, w, b, 1, "same"), bound, dtype)
+
+
+@pytest.mark.parametrize("geometry", GEOMETRIES)
+def test_register_blocked_forward_equals_naive_loop(geometry, dtype):
+    N, H, W, C, F, KH, KW, s = geometry
+    rng = np.random.default_rng(1)
+    x, w, b = _random(rng, (N, H, W, C), dtype), _random(rng, (KH, KW, C, F), dtype), _random(rng, F, dtype)
+    naive = np.empty(conv2d_output_shape(x.shape, w.shape, stride=s), dtype=dtype)
+    kernels.conv2d_forward_naive(x, w, b, s, naive)
+    assert_bitwise_equal(conv2d(x, w, b, stride=s), naive)
+
+
+@pytest.mark.parametrize("geometry", GEOMETRIES)
+def test_backward_matches_float64_reference(geometry, dtype):
+    N, H, W, C, F, KH, KW, s = geometry
+    rng = np.random.default_rng(2)
+    x, w = _random(rng, (N, H, W, C), dtype), _random(rng, (KH, KW, C, F), dtype)
+    dy = _random(rng, conv2d_output_shape(x.shape, w.shape, stride=s), dtype)
+    dx_ref, dw_ref = reference_backward(dy, x, w, s)
+    dx_bound, dw_bound = reference_backward(np.abs(dy), np.abs(x), np.abs(w), s)
+    dx = conv2d_backward_input(dy, w, x.shape, stride=s)
+    dw = conv2d_backward_weight(dy, x, w.shape, stride=s)
+    db = conv2d_backward_bias(dy)
+    _assert_close(dx, dx_ref, 2 * KH * KW * F * EPS[dtype] * dx_bound, dtype)
+    _assert_close(dw, dw_ref, 2 * dy[..., 0].size * EPS[dtype] * dw_bound, dtype)
+    db_ref = np.array([np.sum(dy[..., f], dtype=np.float64) for f in range(F)])
+    db_bound = np.array([np.sum(np.abs(dy[..., f]), dtype=np.float64) for f in range(F)])
+    _assert_close(db, db_ref, 2 * dy[..., 0].size * EPS[dtype] * db_bound, dtype)
+
+
+@pytest.mark.parametrize("stride, padding", [(1, "valid"), (2, "valid"), (1, "same")])
+def test_gradients_by_central_differences(stride, padding):
+    rng = np.random.default_rng(3)
+    x, w, b = rng.standard_normal((2, 5, 6, 2)), rng.standard_normal((3, 2, 2, 3)), rng.standard_normal(3)
+    g = rng.standard_normal(conv2d_output_shape(x.shape, w.shape, stride=stride, padding=padding))
+
+    def loss(x, w, b):
+        return np.sum(conv2d(x, w, b, stride=stride, padding=padding) * g)
+
+    def numeric(array, h=1e-5):
+        grad = np.empty_like(array)
+        for i in np.ndindex(array.shape):
+            saved = array[i]
+            array[i] = saved + h
+            up = loss(x, w, b)
+            array[i] = saved - h
+            down = loss(x, w, b)
+            array[i] = saved
+            grad[i] = (up - down) / (2 * h)
+        return grad
+
+    options = {"stride": stride, "padding": padding}
+    np.testing.assert_allclose(conv2d_backward_input(g, w, x.shape, **options), numeric(x), rtol=1e-7, atol=1e-8)
+    np.testing.assert_allclose(conv2d_backward_weight(g, x, w.shape, **options), numeric(w), rtol=1e-7, atol=1e-8)
+    np.testing.assert_allclose(conv2d_backward_bias(g), numeric(b), rtol=1e-7, atol=1e-8)
+
+
+def test_stride_leaves_unread_inputs_with_zero_gradient():
+    x = np.ones((1, 6, 6, 1))
+    w = np.ones((2, 2, 1, 1))
+    dy = np.ones(conv2d_output_shape(x.shape, w.shape, stride=3))
+    dx = conv2d_backward_input(dy, w, x.shape, stride=3)
+    read = np.zeros((6, 6))
+    read[np.ix_([0, 1, 3, 4], [0, 1, 3, 4])] = 1
+    assert_bitwise_equal(dx[0, :, :, 0], read)
+
+
+def test_nan_and_inf_reach_only_the_outputs_that_read_them(dtype):
+    x = np.ones((2, 6, 7, 2), dtype=dtype)
+    x[0, 2, 3, 1] = np.nan
+    x[1, 5, 6, 0] = np.inf
+    w = np.ones((3, 3, 2, 4), dtype=dtype)
+    y = conv2d(x, w)
+    nan_windows = np.zeros(y.shape[1:3], dtype=bool)
+    nan_windows[0:3, 1:4] = True
+    assert np.all(np.isnan(y[0][nan_windows])) and np.all(y[0][~nan_windows] == 18)
+    assert np.all(np.isposinf(y[1, 3, 4])) and np.sum(np.isinf(y[1])) == 4
+
+
+def test_zero_size_batch(dtype):
+    x = np.zeros((0, 5, 5, 2), dtype=dtype)
+    w = np.ones((3, 3, 2, 4), dtype=dtype)
+    assert conv2d(x, w).shape == (0, 3, 3, 4)
+    dy = np.zeros((0, 3, 3, 4), dtype=dtype)
+    assert conv2d_backward_input(dy, w, x.shape).shape == x.shape
+    assert_bitwise_equal(conv2d_backward_weight(dy, x, w.shape), np.zeros_like(w))
+    assert_bitwise_equal(conv2d_backward_bias(dy), np.zeros(4, dtype))
+
+
+def test_strided_inputs_equal_contiguous_copies(dtype):
+    rng = np.random.default_rng(4)
+    x = _random(rng, (3, 14, 9, 6), dtype)[:, ::2, :, ::2]
+    w = _random(rng, (3, 4, 3, 3), dtype).transpose(1, 0, 2, 3)
+    dy = _random(rng, conv2d_output_shape(x.shape, w.shape), dtype)[:, :, ::-1]
+    xc, wc, dyc = (np.ascontiguousarray(a) for a in (x, w, dy))
+    assert_bitwise_equal(conv2d(x, w), conv2d(xc, wc))
+    assert_bitwise_equal(conv2d_backward_input(dy, w, x.shape), conv2d_backward_input(dyc, wc, x.shape))
+    assert_bitwise_equal(conv2d_backward_weight(dy, x, w.shape), conv2d_backward_weight(dyc, xc, w.shape))
+    assert_bitwise_equal(conv2d_backward_bias(dy), conv2d_backward_bias(dyc))
+
+
+def test_out_is_written_and_returned(dtype):
+    rng = np.random.default_rng(5)
+    x, w, b = _random(rng, (2, 6, 6, 3), dtype), _random(rng, (3, 3, 3, 4), dtype), _random(rng, 4, dtype)
+    dy = _random(rng, (2, 4, 4, 4), dtype)
+    for op, args, shape in [
+        (conv2d, (x, w, b), dy.shape),
+        (conv2d_backward_input, (dy, w, x.shape), x.shape),
+        (conv2d_backward_weight, (dy, x, w.shape), w.shape),
+        (conv2d_backward_bias, (dy,), b.shape),
+    ]:
+        out = np.full(shape, np.nan, dtype=dtype)
+        assert op(*args, out=out) is out
+        assert_bitwise_equal(out, op(*args))
+
+
+def test_thread_invariance():
+    rng = np.random.default_rng(6)
+    x, w, b = _random(rng, (21, 9, 8, 5), np.float32), _random(rng, (3, 3, 5, 6), np.float32), _random(rng, 6, np.float32)
+    dy = _random(rng, (21, 7, 6, 6), np.float32)
+    assert_thread_invariant(conv2d, x, w, b)
+    assert_thread_invariant(conv2d_backward_input, dy, w, x.shape)
+    assert_thread_invariant(conv2d_backward_weight, dy, x, w.shape)
+    assert_thread_invariant(conv2d_backward_bias, dy)
+
+
+def test_float32_kernels_never_widen_to_double():
+    f32 = np.float32
+    x, w, b = np.ones((2, 5, 5, 3), f32), np.ones((3, 3, 3, 4), f32), np.ones(4, f32)
+    y = np.empty((2, 3, 3, 4), f32)
+    assert float64_instructions(kernels.conv2d_forward, x, w, b, 1, y) == []
+    assert float64_instructions(kernels.conv2d_backward_input, y, np.ones((3, 3, 4, 3), f32), 1, x) == []
+    assert float64_instructions(kernels.conv2d_backward_weight, x, y, 1, np.empty((1, 3, 3, 3, 4), f32), w) == []
+    assert float64_instructions(kernels.conv2d_backward_bias, y, np.empty((1, 4), f32), b) == []
+
+
+@pytest.mark.parametrize(
+    "x_shape, w_shape, options, match",
+    [
+        ((2, 5, 5), (3, 3, 1, 2), {}, r"`x` must be 4-D\. Received: x\.ndim=3"),
+        ((2, 5, 5, 1), (3, 3, 2), {}, r"`w` must be 4-D"),
+        ((2, 5, 5, 3), (3, 3, 2, 4), {}, r"`w` must have in_channels=3 .* w\.shape=\(3, 3, 2, 4\)"),
+        ((2, 2, 5, 1), (3, 3, 1, 4), {}, r"`x` must be at least as large as the kernel"),
+        ((2, 5, 5, 1), (0, 3, 1, 4), {}, r"`w` must have a kernel of at least 1x1"),
+        ((2, 5, 5, 1), (3, 3, 1, 4), {"stride": 0}, r"`stride` must be >= 1\. Received: stride=0"),
+        ((2, 5, 5, 1), (3, 3, 1, 4), {"padding": "full"}, r"`padding` must be 'valid' or 'same'\. Received: padding='full'"),
+        ((2, 5, 5, 1), (3, 3, 1, 4), {"padding": "same", "stride": 2}, r"padding='same' requires stride=1\. Received: stride=2"),
+    ],
+)
+def test_bad_shapes_and_options_raise_value_error(x_shape, w_shape, options, match):
+    with pytest.raises(ValueError, match=match):
+        conv2d(np.ones(x_shape), np.ones(w_shape), **options)
+
+
+def test_bad_arguments_raise():
+    x, w = np.ones((2, 5, 5, 1)), np.ones((3, 3, 1, 4))
+    with pytest.raises(TypeError, match=r"`x` must be float32 or float64\. Received: x\.dtype=int64"):
+        conv2d(np.ones((2, 5, 5, 1), dtype=np.int64), w)
+    with pytest.raises(TypeError, match=r"`x`, `w` must share one float dtype"):
+        conv2d(x.astype(np.float32), w)
+    with pytest.raises(TypeError, match=r"`x`, `b` must share one float dtype"):
+        conv2d(x, w, np.ones(4, np.float32))
+    with pytest.raises(ValueError, match=r"`b` must have length out_channels=4\. Received: b\.shape=\(3,\)"):
+        conv2d(x, w, np.ones(3))
+    with pytest.raises(TypeError, match=r"`stride` must be an int\. Received: stride=1\.5"):
+        conv2d(x, w, stride=1.5)
+    with pytest.raises(ValueError, match=r"`out` must have shape \(2, 3, 3, 4\)"):
+        conv2d(x, w, out=np.empty((2, 3, 3, 3)))
+    with pytest.raises(TypeError, match=r"`out` must have dtype float64"):
+        conv2d(x, w, out=np.empty((2, 3, 3, 4), np.float32))
+    dy = np.ones((2, 3, 3, 4))
+    with pytest.raises(ValueError, match=r"`dy` must have the forward output's shape \(2, 2, 2, 4\)"):
+        conv2d_backward_input(dy, w, x.shape, stride=2)
+    with pytest.raises(ValueError, match=r"`x_shape` must be a tuple of 4 non-negative ints"):
+        conv2d_backward_input(dy, w, (2, 5, 5))
+    with pytest.raises(ValueError, match=r"`w_shape` must be a tuple of 4 non-negative ints"):
+        conv2d_backward_weight(dy, x, (3, 3, 1, 4.0))
+    with pytest.raises(ValueError, match=r"`dy` must be 4-D"):
+        conv2d_backward_bias(np.ones((2, 4)))
