@@ -1,8 +1,11 @@
 """matmul: accuracy against a correctly rounded float64 reference, edge shapes,
 non-finite propagation, transposes and views, out=, errors, thread invariance."""
 
+import importlib
 import itertools
 import math
+import threading
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -13,10 +16,14 @@ from helpers import EPS, assert_bitwise_equal, assert_thread_invariant, float64_
 from numbanet import matmul
 from numbanet.kernels import matmul as kernels
 
+matmul_op = importlib.import_module("numbanet.ops.matmul")
+
 TRANSPOSES = list(itertools.product([False, True], repeat=2))
 
-# (M, K, N): odd and prime sizes; the last two reach the packed-operand and parallel
-# paths (an operand of >= 2**18 elements, >= 2**21 multiply-adds).
+# (M, K, N): odd and prime sizes; with trans_a, N <= 16 takes the skinny kernel (the
+# M = 521 one over full 64-row strips and a partial one); the last two reach the
+# packed-operand and parallel paths (an operand of >= 2**18 elements, >= 2**21
+# multiply-adds).
 SHAPES = [(1, 1, 1), (3, 17, 257), (257, 3, 17), (17, 257, 3), (16, 32, 16), (20, 520, 521), (521, 520, 3)]
 
 
@@ -56,10 +63,10 @@ def test_matches_reference_within_error_bound(dtype, M, K, N, trans_a, trans_b):
 
 
 @pytest.mark.parametrize("trans_a, trans_b", TRANSPOSES)
-@pytest.mark.parametrize("M, K, N", [(3, 17, 5), (17, 1, 33), (20, 520, 521), (521, 520, 3)])
+@pytest.mark.parametrize("M, K, N", [(3, 17, 5), (17, 1, 33), (130, 9, 16), (20, 520, 521), (521, 520, 3)])
 def test_equals_naive_reference_kernel_bitwise(M, K, N, trans_a, trans_b):
-    # Every path (in place, packed, serial, parallel) sums over k in order like the
-    # naive loop, so the results are identical, not just close.
+    # Every path (in place, packed, skinny, serial, parallel) sums over k in order like
+    # the naive loop, so the results are identical, not just close.
     a, b = operands(M, K, N, np.float32, trans_a, trans_b)
     a_op, b_op = np.ascontiguousarray(a.T if trans_a else a), np.ascontiguousarray(b.T if trans_b else b)
     expected = np.empty((M, N), np.float32)
@@ -106,9 +113,10 @@ def test_huge_magnitudes_stay_within_bound(dtype):
     assert_within_bound(c, a, b)
 
 
+@pytest.mark.parametrize("N", [18, 9])  # 9 with trans_a: the skinny kernel's odd last column
 @pytest.mark.parametrize("trans_a, trans_b", TRANSPOSES)
-def test_nan_and_inf_reach_only_dependent_entries(dtype, trans_a, trans_b):
-    M, K, N = 19, 7, 18  # partial tiles, so padded rows and columns are exercised
+def test_nan_and_inf_reach_only_dependent_entries(dtype, trans_a, trans_b, N):
+    M, K = 19, 7  # partial tiles and strips, so padded rows and columns are exercised
     a, b = operands(M, K, N, dtype)
     b[2] = np.abs(b[2]) + 1  # row 2 of B is positive: inf * b stays +inf
     a[M - 1, 3] = np.nan     # the last row (the one partial tiles repeat)
@@ -191,11 +199,66 @@ def test_thread_invariant(dtype, trans_a, trans_b):
     assert_thread_invariant(matmul, a, b, trans_a=trans_a, trans_b=trans_b)
 
 
+def test_steady_state_calls_allocate_nothing():
+    # Packing buffers and partial-tile scratch live in a per-thread workspace reused
+    # across calls: after warm-up, repeated calls with out= allocate nothing. Any
+    # per-call leak would be >= 16 B a call, 800 B over 50 calls.
+    cases = [(32, 20, 256, False, False), (40, 300, 35, True, True), (256, 128, 10, True, False),
+             (600, 500, 19, False, False)]  # last: packed A, parallel
+    for M, K, N, trans_a, trans_b in cases:
+        a, b = operands(M, K, N, np.float32, trans_a, trans_b)
+        out = np.empty((M, N), np.float32)
+        tracemalloc.start()
+        try:
+            for _ in range(3):
+                matmul(a, b, trans_a=trans_a, trans_b=trans_b, out=out)
+            tracemalloc.reset_peak()
+            before = tracemalloc.get_traced_memory()[0]
+            for _ in range(50):
+                matmul(a, b, trans_a=trans_a, trans_b=trans_b, out=out)
+            after, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert after - before < 256, (M, K, N)
+        assert peak - before < 1024, (M, K, N)
+
+
+def test_threads_use_separate_workspaces():
+    # Two Python threads calling matmul at once must not pack into one buffer. The
+    # kernels hold the GIL today, so the results alone could not show sharing; the
+    # workspaces themselves must be distinct.
+    shapes = [(64, 40, 48, False, True), (48, 56, 64, True, True)]
+    inputs = [operands(*shape[:3], np.float32, *shape[3:], seed=i) for i, shape in enumerate(shapes)]
+    expected = [matmul(a, b, trans_a=shape[3], trans_b=shape[4]) for (a, b), shape in zip(inputs, shapes)]
+    start, failures, workspaces = threading.Barrier(2), [], []
+
+    def worker(i):
+        (a, b), shape = inputs[i], shapes[i]
+        start.wait()
+        for _ in range(200):
+            c = matmul(a, b, trans_a=shape[3], trans_b=shape[4])
+            if c.tobytes() != expected[i].tobytes():
+                failures.append(i)
+        workspaces.append(matmul_op._workspace(np.dtype(np.float32), 1, kernels.TILE))
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    assert len(workspaces) == 2 and not np.shares_memory(workspaces[0], workspaces[1])
+
+
 def test_float32_kernels_never_widen_to_float64():
     # float64_instructions recompiles a kernel with every helper it calls (tile,
-    # packing, loads and stores), so matmul_tiles covers all of them; its serial twin
-    # runs the same helpers in a plain loop and is left out to save a 10 s compile.
+    # packing, loads and stores), so matmul_tiles and matmul_skinny_tn cover all of
+    # them; the serial twin of matmul_tiles runs the same helpers in a plain loop and
+    # is left out to save a 10 s compile.
     a, b = operands(5, 6, 7, np.float32)
     c = np.empty((5, 7), np.float32)
     assert float64_instructions(kernels.matmul_reference, a, b, c) == []
-    assert float64_instructions(kernels.matmul_tiles, a, True, b, False, c, True, True) == []
+    work = np.empty((kernels.workspace_rows(5, 6, 7, True, True, False), kernels.TILE), np.float32)
+    assert float64_instructions(kernels.matmul_tiles, a, True, b, False, c, True, True, work) == []
+    work = np.empty((kernels.skinny_workspace_rows(5), kernels.SKINNY_ROWS), np.float32)
+    assert float64_instructions(kernels.matmul_skinny_tn, a, b, False, c, work) == []

@@ -5,15 +5,16 @@ Shapes: op(a) (M, K), op(b) (K, N), c (M, N), where op(a) is a, or a.T for a sto
 (K, M) with trans_a, and likewise for b. The tile kernels read op(a) in place through
 its strides (or from 16-row strips packed when a is large) and op(b) from 16-column
 panels packed by ``_pack_strip`` (or in place when it is not transposed and few rows
-would reuse the panels).
+would reuse the panels). ``matmul_skinny_tn`` serves a transposed a times a B of at
+most 16 columns. Packed panels and scratch blocks live in a ``work`` array the caller
+passes (and reuses across calls), so no kernel allocates.
 
 Every output element is a plain sum over k = 0, 1, ..., K-1 in that order, started at
 zero, with one multiply and one add per term (fastmath=False: no FMA contraction). The
-order depends on nothing else, so the fast kernel equals ``matmul_reference`` bit for
+order depends on nothing else, so the fast kernels equal ``matmul_reference`` bit for
 bit and the result is the same for any thread count and any partition of C.
 """
 
-import numpy as np
 from numba import prange
 
 from numbanet._config import kernel, serial_kernel
@@ -97,28 +98,36 @@ def _tile(a, r0, v, j0, out, oi, oj):
 
 
 @serial_kernel
-def _output_tile(a, trans_a, a_strips, a_first, b, b_panels, b_first, c, t):
+def _output_tile(a, trans_a, b, c, work, a_first, b_first, b_base, scratch_base, t):
     # Tile t of C in row-major order over the tile grid: c[i0:i0+16, j0:j0+16].
     # op(a) rows i0:i0+16 come from a in place (a.T when trans_a), or from the packed
     # strip when i0 / 16 >= a_first; B's columns j0:j0+16 come from b in place, or from
-    # the packed panel when j0 / 16 >= b_first.
+    # the packed panel when j0 / 16 >= b_first (see _workspace_layout).
     M, N = c.shape
-    n_col_tiles = (N + TILE - 1) // TILE
+    K = a.shape[0] if trans_a else a.shape[1]
+    n_row_tiles, n_col_tiles = (M + TILE - 1) // TILE, (N + TILE - 1) // TILE
     s, p = t // n_col_tiles, t % n_col_tiles
     i0, j0 = s * TILE, p * TILE
     if s >= a_first:
-        rows = a_strips[s - a_first].T[:, ::1]
+        q = (s - a_first) * K
+        rows = work[q:q + K].T[:, ::1]
     elif trans_a:
         rows = a.T[i0:i0 + TILE, ::1]
     else:
         rows = a[i0:i0 + TILE, ::1]
     if p >= b_first:
-        v, vj0 = b_panels[p - b_first], 0
+        q = b_base + (p - b_first) * K
+        v, vj0 = work[q:q + K], 0
     else:
         v, vj0 = b, j0
     full = i0 + TILE <= M and j0 + TILE <= N
-    # A partial tile is computed whole into a scratch block and its valid part copied.
-    out, oi, oj = (c, i0, j0) if full else (np.empty((TILE, TILE), dtype=c.dtype), 0, 0)
+    # A partial tile is computed whole into its own 16 x 16 scratch block (one per tile
+    # of the last column, then one per tile of the last row) and its valid part copied.
+    if full:
+        out, oi, oj = c, i0, j0
+    else:
+        q = scratch_base + (s if j0 + TILE > N else n_row_tiles + p) * TILE
+        out, oi, oj = work[q:q + TILE], 0, 0
     for h in range(0, TILE, HALF):
         _tile(rows, h, v, vj0, out, oi + h, oj)
     if not full:
@@ -154,48 +163,132 @@ def _pack_strip(x, trans, r0, out):
                           x8[k], x9[k], x10[k], x11[k], x12[k], x13[k], x14[k], x15[k]))
 
 
+def workspace_rows(M, K, N, pack_a, pack_b, trans_b):
+    """Rows of the (rows, 16) ``work`` array that ``matmul_tiles`` needs."""
+    n_strips, n_panels = (M + TILE - 1) // TILE, (N + TILE - 1) // TILE
+    a_packed = n_strips if pack_a else 0
+    b_packed = n_panels if pack_b or trans_b else n_panels - N // TILE
+    return (a_packed + b_packed) * K + (n_strips + n_panels) * TILE
+
+
 @serial_kernel
-def _packed_operands(a, trans_a, b, trans_b, c, pack_a, pack_b):
-    # Scratch strips for op(a) and panels for op(b) (filled by the caller), and the
-    # first strip / panel index that is read from them rather than in place. B is
-    # always packed when transposed (its columns are not contiguous), and its last,
-    # partial panel always (a 16-wide load would run past column N).
+def _workspace_layout(K, trans_b, c, pack_a, pack_b):
+    # work (rows, 16) holds, in order: the packed (K, 16) strips of op(a) from strip
+    # index a_first on, the packed (K, 16) panels of op(b) from panel index b_first on
+    # (starting at row b_base), and 16 x 16 scratch blocks for the partial tiles
+    # (starting at row scratch_base). B is always packed when transposed (its columns
+    # are not contiguous), and its last, partial panel always (a 16-wide load would
+    # run past column N).
     M, N = c.shape
-    K = a.shape[0] if trans_a else a.shape[1]
     n_strips, n_panels = (M + TILE - 1) // TILE, (N + TILE - 1) // TILE
     a_first = 0 if pack_a else n_strips
     b_first = 0 if pack_b or trans_b else N // TILE
-    a_strips = np.empty((n_strips - a_first, K, TILE), dtype=c.dtype)
-    b_panels = np.empty((n_panels - b_first, K, TILE), dtype=c.dtype)
-    return a_strips, a_first, b_panels, b_first
+    b_base = (n_strips - a_first) * K
+    scratch_base = b_base + (n_panels - b_first) * K
+    return a_first, b_first, b_base, scratch_base
 
 
 @serial_kernel
-def matmul_tiles_serial(a, trans_a, b, trans_b, c, pack_a, pack_b):
-    # a: (M, K), or (K, M) with trans_a; b: (K, N), or (N, K) with trans_b; c: (M, N).
-    # The serial twin of matmul_tiles.
-    a_strips, a_first, b_panels, b_first = _packed_operands(a, trans_a, b, trans_b, c, pack_a, pack_b)
-    for s in range(a_strips.shape[0]):
-        _pack_strip(a, trans_a, (a_first + s) * TILE, a_strips[s])
-    for p in range(b_panels.shape[0]):
-        _pack_strip(b, not trans_b, (b_first + p) * TILE, b_panels[p])
-    n_tiles = ((c.shape[0] + TILE - 1) // TILE) * ((c.shape[1] + TILE - 1) // TILE)
-    for t in range(n_tiles):
-        _output_tile(a, trans_a, a_strips, a_first, b, b_panels, b_first, c, t)
+def matmul_tiles_serial(a, trans_a, b, trans_b, c, pack_a, pack_b, work):
+    # a: (M, K), or (K, M) with trans_a; b: (K, N), or (N, K) with trans_b; c: (M, N);
+    # work: (>= workspace_rows, 16). The serial twin of matmul_tiles.
+    K = a.shape[0] if trans_a else a.shape[1]
+    a_first, b_first, b_base, scratch_base = _workspace_layout(K, trans_b, c, pack_a, pack_b)
+    n_strips, n_panels = (c.shape[0] + TILE - 1) // TILE, (c.shape[1] + TILE - 1) // TILE
+    for s in range(n_strips - a_first):
+        _pack_strip(a, trans_a, (a_first + s) * TILE, work[s * K:(s + 1) * K])
+    for p in range(n_panels - b_first):
+        _pack_strip(b, not trans_b, (b_first + p) * TILE, work[b_base + p * K:b_base + (p + 1) * K])
+    for t in range(n_strips * n_panels):
+        _output_tile(a, trans_a, b, c, work, a_first, b_first, b_base, scratch_base, t)
 
 
 @kernel
-def matmul_tiles(a, trans_a, b, trans_b, c, pack_a, pack_b):
-    # a: (M, K), or (K, M) with trans_a; b: (K, N), or (N, K) with trans_b; c: (M, N).
+def matmul_tiles(a, trans_a, b, trans_b, c, pack_a, pack_b, work):
+    # a: (M, K), or (K, M) with trans_a; b: (K, N), or (N, K) with trans_b; c: (M, N);
+    # work: (>= workspace_rows, 16) scratch for the packed strips and panels.
     # Each tile owns its block of C and sums over k in order, so any thread may
     # compute any tile; packing fills disjoint strips.
-    a_strips, a_first, b_panels, b_first = _packed_operands(a, trans_a, b, trans_b, c, pack_a, pack_b)
-    if a_strips.shape[0] > 0:
-        for s in prange(a_strips.shape[0]):
-            _pack_strip(a, trans_a, (a_first + s) * TILE, a_strips[s])
-    if b_panels.shape[0] > 0:
-        for p in prange(b_panels.shape[0]):
-            _pack_strip(b, not trans_b, (b_first + p) * TILE, b_panels[p])
-    n_tiles = ((c.shape[0] + TILE - 1) // TILE) * ((c.shape[1] + TILE - 1) // TILE)
-    for t in prange(n_tiles):
-        _output_tile(a, trans_a, a_strips, a_first, b, b_panels, b_first, c, t)
+    K = a.shape[0] if trans_a else a.shape[1]
+    a_first, b_first, b_base, scratch_base = _workspace_layout(K, trans_b, c, pack_a, pack_b)
+    n_strips, n_panels = (c.shape[0] + TILE - 1) // TILE, (c.shape[1] + TILE - 1) // TILE
+    if n_strips > a_first:
+        for s in prange(n_strips - a_first):
+            _pack_strip(a, trans_a, (a_first + s) * TILE, work[s * K:(s + 1) * K])
+    if n_panels > b_first:
+        for p in prange(n_panels - b_first):
+            _pack_strip(b, not trans_b, (b_first + p) * TILE, work[b_base + p * K:b_base + (p + 1) * K])
+    for t in prange(n_strips * n_panels):
+        _output_tile(a, trans_a, b, c, work, a_first, b_first, b_base, scratch_base, t)
+
+
+# A skinny C (N <= 16 columns) from a transposed a (dW = x.T @ dy with 10 classes): a
+# 16-wide row of C would leave 6 of 16 lanes idle, so this kernel runs its vectors down
+# the columns of C instead, over 64 rows read in place from a (contiguous there), two
+# columns at a time: 8 registers of accumulators, no idle lane when N is even.
+SKINNY_ROWS = 64
+
+
+@serial_kernel
+def _load64(r):
+    # r: (64,) -> its values as four 16-tuples (literal indices: one slice per row of a).
+    return ((r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7],
+             r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]),
+            (r[16], r[17], r[18], r[19], r[20], r[21], r[22], r[23],
+             r[24], r[25], r[26], r[27], r[28], r[29], r[30], r[31]),
+            (r[32], r[33], r[34], r[35], r[36], r[37], r[38], r[39],
+             r[40], r[41], r[42], r[43], r[44], r[45], r[46], r[47]),
+            (r[48], r[49], r[50], r[51], r[52], r[53], r[54], r[55],
+             r[56], r[57], r[58], r[59], r[60], r[61], r[62], r[63]))
+
+
+@serial_kernel
+def _skinny_block(a, i0, v, j0, out):
+    # a: (K, >= i0 + 64), op(a) = a.T; v: (K, N) any strides; out: (2, 64);
+    # out[u, r] = sum over k of a[k, i0 + r] * v[k, min(j0 + u, N - 1)].
+    jb = min(j0 + 1, v.shape[1] - 1)
+    z = out.dtype.type(0)
+    p0 = p1 = p2 = p3 = q0 = q1 = q2 = q3 = (z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z)
+    for k in range(a.shape[0]):
+        x0, x1, x2, x3 = _load64(a[k, i0:i0 + SKINNY_ROWS])
+        s, t = v[k, j0], v[k, jb]
+        p0, p1 = _add_scaled16(p0, s, x0), _add_scaled16(p1, s, x1)
+        p2, p3 = _add_scaled16(p2, s, x2), _add_scaled16(p3, s, x3)
+        q0, q1 = _add_scaled16(q0, t, x0), _add_scaled16(q1, t, x1)
+        q2, q3 = _add_scaled16(q2, t, x2), _add_scaled16(q3, t, x3)
+    _store16(out[0, 0:16], p0)
+    _store16(out[0, 16:32], p1)
+    _store16(out[0, 32:48], p2)
+    _store16(out[0, 48:64], p3)
+    _store16(out[1, 0:16], q0)
+    _store16(out[1, 16:32], q1)
+    _store16(out[1, 32:48], q2)
+    _store16(out[1, 48:64], q3)
+
+
+def skinny_workspace_rows(K):
+    """Rows of the (rows, 64) ``work`` array that ``matmul_skinny_tn`` needs."""
+    return K + 2
+
+
+@serial_kernel
+def matmul_skinny_tn(a, b, trans_b, c, work):
+    # a: (K, M), op(a) = a.T; b: (K, N), or (N, K) with trans_b; c: (M, N) with N <= 16;
+    # work: (>= skinny_workspace_rows, 64). Serial: it serves shapes below SERIAL_MACS.
+    M, N = c.shape
+    K = a.shape[0]
+    v = b.T if trans_b else b
+    tail, out = work[:K], work[K:K + 2]
+    for i0 in range(0, M, SKINNY_ROWS):
+        src, s0 = a, i0
+        if i0 + SKINNY_ROWS > M:
+            # The last rows are copied into a full-width strip (the last one repeated).
+            for k in range(K):
+                for r in range(SKINNY_ROWS):
+                    tail[k, r] = a[k, min(i0 + r, M - 1)]
+            src, s0 = tail, 0
+        for j0 in range(0, N, 2):
+            _skinny_block(src, s0, v, j0, out)
+            for u in range(min(2, N - j0)):
+                for r in range(min(SKINNY_ROWS, M - i0)):
+                    c[i0 + r, j0 + u] = out[u, r]
