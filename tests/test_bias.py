@@ -145,7 +145,7 @@ def test_parallel_paths_match_serial_and_are_thread_invariant(dtype):
     assert_thread_invariant(bias_add, dy, b)
     assert_thread_invariant(bias_grad, dy)
     db = np.empty(257, dtype)
-    kernels.bias_add_backward_serial(dy, db)
+    kernels.bias_add_backward_serial(dy, db, np.empty((2 * (-(-dy.shape[0] // kernels.ROWS)) + 1, 257), dtype))
     assert_bitwise_equal(bias_grad(dy), db)
     y = np.empty_like(dy)
     kernels.bias_add_forward_serial(dy, b, y)
@@ -161,9 +161,9 @@ def test_float32_kernels_stay_in_float32():
     for forward in (kernels.bias_add_forward_serial, kernels.bias_add_forward):
         assert float64_instructions(forward, x, b, x.copy()) == []
     for backward in (kernels.bias_add_backward_serial, kernels.bias_add_backward):
-        assert float64_instructions(backward, x, b) == []
+        assert float64_instructions(backward, x, b, np.empty((3, 4), np.float32)) == []
     assert float64_instructions(kernels.column_sums_block, x, b, b.copy()) == []
-    assert float64_instructions(kernels.combine_column_sums, x, x.copy(), b) == []
+    assert float64_instructions(kernels.combine_column_sums, x, x.copy(), b, b.copy()) == []
 
 
 def test_bad_arguments():

@@ -259,8 +259,6 @@ def test_trainer_and_layers_allocate_nothing_per_step(monkeypatch):
     assert peaks.max() < 1024, f"a step allocated {peaks.max()} bytes at once"
 
 
-@pytest.mark.xfail(strict=True, reason="matmul (18 KB per call at 32x20x256) and bias_grad (4.8 KB) allocate "
-                                        "scratch arrays per call; remove this mark when they stop (issue 5)")
 def test_training_steps_with_the_real_ops_allocate_nothing():
     first, last, peaks = _steady_state_allocations()
     assert last == first, "array memory grows across steps"

@@ -56,40 +56,40 @@ def column_sums_block(dy, total, compensation):
 
 
 @serial_kernel
-def combine_column_sums(totals, compensations, db):
-    # totals, compensations: (blocks, C) block partials; db: (C,)
-    # The block totals are summed like rows, in block order; their errors are small
-    # and added plainly. A non-finite total is returned as is: its compensation
-    # holds inf - inf = NaN.
-    total = np.empty_like(db)
-    err = np.empty_like(db)
-    column_sums_block(totals, total, err)
+def combine_column_sums(totals, compensations, db, err):
+    # totals, compensations: (blocks, C) block partials; db: (C,); err: (C,) scratch.
+    # The block totals are summed like rows, in block order, straight into db; their
+    # errors are small and added plainly. A non-finite total is returned as is: its
+    # compensation holds inf - inf = NaN.
+    column_sums_block(totals, db, err)
     for block in range(compensations.shape[0]):
         for c in range(db.size):
             err[c] += compensations[block, c]
     for c in range(db.size):
-        db[c] = total[c] + err[c] if np.isfinite(total[c]) else total[c]
+        db[c] = db[c] + err[c] if np.isfinite(db[c]) else db[c]
 
 
 @serial_kernel
-def bias_add_backward_serial(dy, db):
-    # dy: (N, C); db: (C,)
-    n_blocks = max(1, (dy.shape[0] + ROWS - 1) // ROWS)
-    totals = np.empty((n_blocks, dy.shape[1]), dtype=dy.dtype)
-    compensations = np.empty_like(totals)
+def bias_add_backward_serial(dy, db, work):
+    # dy: (N, C); db: (C,); work: (2 * blocks + 1, C) caller-given scratch, blocks =
+    # max(1, ceil(N / ROWS)): block totals, their compensations, the combine's error.
+    n_blocks = (work.shape[0] - 1) // 2
+    totals = work[:n_blocks]
+    compensations = work[n_blocks:2 * n_blocks]
     for block in range(n_blocks):
         lo = block * ROWS
         column_sums_block(dy[lo:lo + ROWS], totals[block], compensations[block])
-    combine_column_sums(totals, compensations, db)
+    combine_column_sums(totals, compensations, db, work[2 * n_blocks])
 
 
 @kernel
-def bias_add_backward(dy, db):
-    # dy: (N, C); db: (C,)  Same blocks and order as the serial loop, blocks in parallel.
-    n_blocks = max(1, (dy.shape[0] + ROWS - 1) // ROWS)
-    totals = np.empty((n_blocks, dy.shape[1]), dtype=dy.dtype)
-    compensations = np.empty_like(totals)
+def bias_add_backward(dy, db, work):
+    # dy: (N, C); db: (C,); work as in the serial loop. Same blocks and order as the
+    # serial loop, blocks in parallel.
+    n_blocks = (work.shape[0] - 1) // 2
+    totals = work[:n_blocks]
+    compensations = work[n_blocks:2 * n_blocks]
     for block in prange(n_blocks):
         lo = block * ROWS
         column_sums_block(dy[lo:lo + ROWS], totals[block], compensations[block])
-    combine_column_sums(totals, compensations, db)
+    combine_column_sums(totals, compensations, db, work[2 * n_blocks])

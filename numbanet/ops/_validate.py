@@ -3,7 +3,13 @@
 Every op turns its inputs into C-contiguous float32/float64 arrays (or integer label
 vectors) here before a kernel sees them, so kernels never validate. Errors follow one
 form: the argument's name, what it must be, and what was received.
+
+Every check runs on each op call, so the happy path is kept cheap: attribute reads and
+identity or bounds tests only, no strings or dicts built unless an error is raised.
 """
+
+import math
+import threading
 
 import numpy as np
 
@@ -26,30 +32,33 @@ def as_float_array(x, name, ndim=None):
             ) from exc
     if x.dtype not in FLOAT_DTYPES:
         raise TypeError(f"`{name}` must be float32 or float64. Received: {name}.dtype={x.dtype}")
-    if ndim is not None:
+    if ndim is not None and x.ndim != ndim and (isinstance(ndim, int) or x.ndim not in ndim):
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
-        if x.ndim not in allowed:
-            wanted = " or ".join(f"{d}-D" for d in allowed)
-            raise ValueError(f"`{name}` must be {wanted}. Received: {name}.ndim={x.ndim}, shape={x.shape}")
+        wanted = " or ".join(f"{d}-D" for d in allowed)
+        raise ValueError(f"`{name}` must be {wanted}. Received: {name}.ndim={x.ndim}, shape={x.shape}")
     # ascontiguousarray would also turn a 0-D array into 1-D.
     return x if x.flags.c_contiguous else np.ascontiguousarray(x)
 
 
 def common_dtype(**arrays):
     """The one float dtype shared by all ``arrays``; ``TypeError`` naming them if mixed."""
-    dtypes = {name: a.dtype for name, a in arrays.items()}
-    if len(set(dtypes.values())) > 1:
-        received = ", ".join(f"{name}.dtype={dt}" for name, dt in dtypes.items())
-        raise TypeError(f"`{'`, `'.join(dtypes)}` must share one float dtype. Received: {received}")
-    return next(iter(dtypes.values()))
+    values = iter(arrays.values())
+    dtype = next(values).dtype
+    for a in values:
+        if a.dtype is not dtype and a.dtype != dtype:
+            received = ", ".join(f"{name}.dtype={a.dtype}" for name, a in arrays.items())
+            raise TypeError(f"`{'`, `'.join(arrays)}` must share one float dtype. Received: {received}")
+    return dtype
 
 
 def check_same_shape(**arrays):
     """``ValueError`` naming the arrays unless they all have one shape."""
-    shapes = {name: a.shape for name, a in arrays.items()}
-    if len(set(shapes.values())) > 1:
-        received = ", ".join(f"{name}.shape={shape}" for name, shape in shapes.items())
-        raise ValueError(f"`{'`, `'.join(shapes)}` must have the same shape. Received: {received}")
+    values = iter(arrays.values())
+    shape = next(values).shape
+    for a in values:
+        if a.shape != shape:
+            received = ", ".join(f"{name}.shape={a.shape}" for name, a in arrays.items())
+            raise ValueError(f"`{'`, `'.join(arrays)}` must have the same shape. Received: {received}")
 
 
 def check_out(out, shape, dtype, *inputs, name="out"):
@@ -64,14 +73,16 @@ def check_out(out, shape, dtype, *inputs, name="out"):
         return np.empty(shape, dtype=dtype)
     if not isinstance(out, np.ndarray):
         raise TypeError(f"`{name}` must be a numpy array. Received: {type(out).__name__}")
-    if out.dtype != dtype:
+    if out.dtype is not dtype and out.dtype != dtype:
         raise TypeError(f"`{name}` must have dtype {np.dtype(dtype)}. Received: {name}.dtype={out.dtype}")
-    if out.shape != tuple(shape):
+    if out.shape != shape and out.shape != tuple(shape):
         raise ValueError(f"`{name}` must have shape {tuple(shape)}. Received: {name}.shape={out.shape}")
-    if not out.flags.c_contiguous or not out.flags.writeable:
+    flags = out.flags
+    if not (flags.c_contiguous and flags.writeable):
         raise ValueError(f"`{name}` must be a writeable C-contiguous array")
     for x in inputs:
-        if np.shares_memory(out, x):
+        # The bounds test is cheap; the exact one runs only when the bounds overlap.
+        if np.may_share_memory(out, x) and np.shares_memory(out, x):
             raise ValueError(f"`{name}` must not overlap the op's inputs")
     return out
 
@@ -87,12 +98,21 @@ def as_labels(labels, n, n_classes, name="labels"):
         raise TypeError(f"`{name}` must be integers. Received: {name}.dtype={labels.dtype}")
     if labels.ndim != 1 or labels.shape[0] != n:
         raise ValueError(f"`{name}` must be 1-D of length {n}. Received: {name}.shape={labels.shape}")
-    if n:
+    if n and not _labels_in_range(labels, n_classes):
         lo, hi = int(labels.min()), int(labels.max())
-        if lo < 0 or hi >= n_classes:
-            bad = lo if lo < 0 else hi
-            raise ValueError(f"`{name}` must lie in [0, {n_classes}). Received: a label {bad}")
+        bad = lo if lo < 0 else hi
+        raise ValueError(f"`{name}` must lie in [0, {n_classes}). Received: a label {bad}")
     return np.ascontiguousarray(labels, dtype=np.intp)
+
+
+_UNSIGNED = {size: np.dtype(f"u{size}") for size in (1, 2, 4, 8)}
+
+
+def _labels_in_range(labels, n_classes):
+    if labels.dtype.isnative:
+        # Read as unsigned, a negative label is huge: one max() tests both bounds.
+        return labels.view(_UNSIGNED[labels.dtype.itemsize]).max() < n_classes
+    return labels.min() >= 0 and labels.max() < n_classes
 
 
 def as_scalar(value, name, *, low=None, high=None, low_open=False):
@@ -101,7 +121,7 @@ def as_scalar(value, name, *, low=None, high=None, low_open=False):
         value = float(value)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"`{name}` must be a real number. Received: {value!r}") from exc
-    if not np.isfinite(value):
+    if not math.isfinite(value):
         raise ValueError(f"`{name}` must be finite. Received: {name}={value}")
     if low is not None and (value < low or (low_open and value == low)):
         bound = f"> {low}" if low_open else f">= {low}"
@@ -125,11 +145,16 @@ def not_aliased_by(out, *arrays):
 
 
 def _same_elements(a, b):
+    if a is b:
+        return True
+    # Cheap tests first: most calls stop at the bounds test (disjoint arrays), and
+    # the data pointers are read only for overlapping arrays of one layout.
     return (
-        a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
-        and a.shape == b.shape
+        a.shape == b.shape
         and a.strides == b.strides
         and a.dtype == b.dtype
+        and np.may_share_memory(a, b)
+        and a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
     )
 
 
@@ -154,17 +179,44 @@ def as_in_place_array(x, name):
         raise TypeError(f"`{name}` must be a numpy array (it is updated in place). Received: {type(x).__name__}")
     if x.dtype not in FLOAT_DTYPES:
         raise TypeError(f"`{name}` must be float32 or float64. Received: {name}.dtype={x.dtype}")
-    if not (x.flags.c_contiguous and x.flags.writeable):
+    flags = x.flags
+    if not (flags.c_contiguous and flags.writeable):
         raise ValueError(f"`{name}` must be a writeable C-contiguous array (it is updated in place)")
     return x
 
 
 def check_disjoint(**arrays):
     """``ValueError`` naming two of the C-contiguous ``arrays`` that share memory."""
-    named = list(arrays.items())
-    for i, (name, a) in enumerate(named):
-        for other_name, other in named[i + 1:]:
+    values = tuple(arrays.values())
+    for i in range(len(values) - 1):
+        a = values[i]
+        for j in range(i + 1, len(values)):
             # For C-contiguous arrays overlapping bounds are shared memory; this
             # bounds test is far cheaper than np.shares_memory's exact one.
-            if np.may_share_memory(a, other):
-                raise ValueError(f"`{name}` and `{other_name}` must not share memory (both are updated in place)")
+            if np.may_share_memory(a, values[j]):
+                names = tuple(arrays)
+                raise ValueError(f"`{names[i]}` and `{names[j]}` must not share memory (both are updated in place)")
+
+
+_scratch = threading.local()
+
+
+def scratch(name, shape, dtype):
+    """A reusable uninitialised array of ``shape`` and ``dtype`` for the calling thread.
+
+    For an op's internal workspace (per-row losses, block partials): reused across
+    calls so that a training step allocates nothing, and per thread so that ops called
+    from several threads never share one. ``name`` keeps apart the workspaces of an op
+    that needs several; an array is valid until the same thread asks for it again.
+    """
+    arrays = getattr(_scratch, "arrays", None)
+    if arrays is None:
+        arrays = _scratch.arrays = {}
+    key = (name, shape, dtype)
+    array = arrays.get(key)
+    if array is None:
+        # Bounded: a run uses a few shapes; many distinct ones (tests) just start over.
+        if len(arrays) >= 64:
+            arrays.clear()
+        array = arrays[key] = np.empty(shape, dtype=dtype)
+    return array

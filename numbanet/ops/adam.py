@@ -1,5 +1,6 @@
 """The fused Adam update: ``adam_step``."""
 
+import functools
 import operator
 
 import numpy as np
@@ -40,6 +41,23 @@ def as_beta(value, name):
     if value >= 1.0:
         raise ValueError(f"`{name}` must be < 1. Received: {name}={value}")
     return value
+
+
+def _constants(dtype, lr, beta1, beta2, eps):
+    """The validated hyper-parameters as floats, and the kernel's step-independent
+    constants (beta1, 1 - beta1, beta2, 1 - beta2, eps) in ``dtype``."""
+    lr = as_scalar(lr, "lr", low=0.0)
+    beta1 = as_beta(beta1, "beta1")
+    beta2 = as_beta(beta2, "beta2")
+    eps = as_scalar(eps, "eps", low=0.0)
+    t = dtype.type
+    return lr, beta1, beta2, (t(beta1), t(1.0 - beta1), t(beta2), t(1.0 - beta2)), t(eps)
+
+
+# An optimizer passes the same Python floats on every call: their checks and casts
+# are done once (errors are raised, never cached).
+_cached_constants = functools.lru_cache(maxsize=16)(_constants)
+_EXACT_NUMBERS = (float, int)
 
 
 def adam_step(param, grad, m, v, step, *, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-7):
@@ -97,18 +115,14 @@ def adam_step(param, grad, m, v, step, *, lr=1e-3, beta1=0.9, beta2=0.999, eps=1
     check_same_shape(param=param, grad=grad, m=m, v=v)
     check_disjoint(param=param, grad=grad, m=m, v=v)
     step = as_step(step)
-    lr = as_scalar(lr, "lr", low=0.0)
-    beta1 = as_beta(beta1, "beta1")
-    beta2 = as_beta(beta2, "beta2")
-    eps = as_scalar(eps, "eps", low=0.0)
+    exact = (type(lr) in _EXACT_NUMBERS and type(beta1) in _EXACT_NUMBERS
+             and type(beta2) in _EXACT_NUMBERS and type(eps) in _EXACT_NUMBERS)
+    lr, beta1, beta2, decays, eps = (_cached_constants if exact else _constants)(dtype, lr, beta1, beta2, eps)
     if param.size == 0:
         return None
     inv_bc1 = 1.0 / (1.0 - beta1**step)
     inv_bc2 = 1.0 / (1.0 - beta2**step)
     t = dtype.type
     update = adam_update_serial if param.size <= SERIAL_MAX else adam_update_parallel
-    update(
-        param.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1),
-        t(beta1), t(1.0 - beta1), t(beta2), t(1.0 - beta2), t(lr * inv_bc1), t(inv_bc2), t(eps),
-    )
+    update(param.ravel(), grad.ravel(), m.ravel(), v.ravel(), *decays, t(lr * inv_bc1), t(inv_bc2), eps)
     return None

@@ -1,7 +1,7 @@
 """Bias add and its gradient: ``bias_add`` and ``bias_grad``."""
 
 from numbanet.kernels import bias as kernels
-from numbanet.ops._validate import as_float_array, check_out, common_dtype, not_aliased_by
+from numbanet.ops._validate import as_float_array, check_out, common_dtype, not_aliased_by, scratch
 
 __all__ = ["bias_add", "bias_grad"]
 
@@ -100,5 +100,6 @@ def bias_grad(dy, *, out=None):
     # Blocks are the unit of parallel work: fewer than two means nothing to share.
     parallel = dy.size >= PARALLEL_MIN_SIZE and dy.shape[0] > kernels.ROWS
     backward = kernels.bias_add_backward if parallel else kernels.bias_add_backward_serial
-    backward(dy, db)
+    n_blocks = max(1, -(-dy.shape[0] // kernels.ROWS))
+    backward(dy, db, scratch("bias_grad", (2 * n_blocks + 1, dy.shape[1]), dy.dtype))
     return db

@@ -13,7 +13,14 @@ from numbanet.kernels.clip import (
     sum_of_squares_parallel,
     sum_of_squares_serial,
 )
-from numbanet.ops._validate import as_float_array, as_in_place_array, as_scalar, check_disjoint, common_dtype
+from numbanet.ops._validate import (
+    FLOAT_DTYPES,
+    as_float_array,
+    as_in_place_array,
+    as_scalar,
+    check_disjoint,
+    common_dtype,
+)
 
 __all__ = ["global_norm", "clip_grad_norm", "all_finite"]
 
@@ -37,12 +44,33 @@ def _float_arrays(arrays, name, *, in_place):
     except TypeError as exc:
         raise TypeError(f"`{name}` must be a sequence of arrays. Received: {type(arrays).__name__}") from exc
     check = as_in_place_array if in_place else as_float_array
-    checked = {f"{name}[{i}]": check(a, f"{name}[{i}]") for i, a in enumerate(arrays)}
-    if checked:
-        common_dtype(**checked)
-    if in_place:
-        check_disjoint(**checked)
-    return [a.reshape(-1) for a in checked.values()]
+    flat = []
+    for i, a in enumerate(arrays):
+        # Arrays that pass as they are skip the checker, which needs a formatted name.
+        if not _usable_as_is(a, in_place):
+            a = check(a, f"{name}[{i}]")
+        flat.append(a.reshape(-1))
+    if flat and (_mixed_dtypes(flat) or (in_place and _any_overlap(flat))):
+        named = {f"{name}[{i}]": a for i, a in enumerate(flat)}
+        common_dtype(**named)
+        check_disjoint(**named)
+    return flat
+
+
+def _usable_as_is(a, in_place):
+    if not isinstance(a, np.ndarray) or a.dtype not in FLOAT_DTYPES:
+        return False
+    flags = a.flags
+    return flags.c_contiguous and (flags.writeable or not in_place)
+
+
+def _mixed_dtypes(arrays):
+    dtype = arrays[0].dtype
+    return any(a.dtype != dtype for a in arrays)
+
+
+def _any_overlap(arrays):
+    return any(np.may_share_memory(a, b) for i, a in enumerate(arrays) for b in arrays[i + 1:])
 
 
 def _sum_of_squares(arrays, scale):

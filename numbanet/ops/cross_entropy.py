@@ -3,7 +3,7 @@
 import numpy as np
 
 from numbanet.kernels import cross_entropy as _k
-from numbanet.ops._validate import as_float_array, as_labels, check_out
+from numbanet.ops._validate import as_float_array, as_labels, check_out, scratch
 
 __all__ = ["cross_entropy", "cross_entropy_grad", "softmax_cross_entropy", "cross_entropy_from_probs"]
 
@@ -23,7 +23,7 @@ def _logits_and_labels(logits, labels, name="logits"):
 
 
 def _forward_backward(logits, labels, dlogits):
-    row_loss = np.empty(logits.shape[0], dtype=logits.dtype)
+    row_loss = scratch("row_loss", logits.shape[:1], logits.dtype)
     if logits.size <= SERIAL_MAX_SIZE:
         _k.softmax_cross_entropy_forward_backward_serial(logits, labels, row_loss, dlogits)
     else:
@@ -101,7 +101,7 @@ def cross_entropy(logits, labels):
     :func:`softmax_cross_entropy`, the gradient going to a scratch array.
     """
     logits, labels = _logits_and_labels(logits, labels)
-    return _forward_backward(logits, labels, np.empty_like(logits))
+    return _forward_backward(logits, labels, scratch("dlogits", logits.shape, logits.dtype))
 
 
 def cross_entropy_grad(logits, labels):
@@ -160,6 +160,6 @@ def cross_entropy_from_probs(probs, labels):
     """
     probs, labels = _logits_and_labels(probs, labels, name="probs")
     lo, hi = probs.dtype.type(PROB_CLIP), probs.dtype.type(1 - PROB_CLIP)
-    row_loss = np.empty(probs.shape[0], dtype=probs.dtype)
+    row_loss = scratch("row_loss", probs.shape[:1], probs.dtype)
     _k.cross_entropy_from_probs_forward(probs, labels, lo, hi, row_loss)
     return np.float64(_k.sum_as_float64(row_loss) / probs.shape[0])

@@ -4,7 +4,7 @@ import numpy as np
 
 from numbanet.kernels import cross_entropy as _ce
 from numbanet.kernels import sigmoid as _k
-from numbanet.ops._validate import as_float_array, check_out, check_same_shape, common_dtype, not_aliased_by
+from numbanet.ops._validate import as_float_array, check_out, check_same_shape, common_dtype, not_aliased_by, scratch
 
 __all__ = [
     "sigmoid",
@@ -90,7 +90,9 @@ def _logits_and_targets(logits, targets):
     logits, targets = as_float_array(logits, "logits"), as_float_array(targets, "targets")
     common_dtype(logits=logits, targets=targets)
     check_same_shape(logits=logits, targets=targets)
-    if np.any(targets < 0) or np.any(targets > 1):
+    # fmin/fmax skip NaN, so a NaN target cannot hide an out-of-range one.
+    flat = targets.reshape(-1)
+    if flat.size and (np.fmin.reduce(flat) < 0 or np.fmax.reduce(flat) > 1):
         bad = targets[(targets < 0) | (targets > 1)][0]
         raise ValueError(f"`targets` must lie in [0, 1]. Received: a target {bad}")
     return logits, targets
@@ -122,10 +124,11 @@ def binary_cross_entropy_with_logits(logits, targets):
         Mismatched shapes, a target outside [0, 1].
     """
     logits, targets = _logits_and_targets(logits, targets)
-    loss = np.empty(logits.size, dtype=logits.dtype)
+    if logits.size == 0:
+        return np.float64(np.nan)  # the mean of no terms
+    loss = scratch("bce_loss", (logits.size,), logits.dtype)
     _k.bce_with_logits_forward(logits.reshape(-1), targets.reshape(-1), loss)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.float64(_ce.sum_as_float64(loss)) / np.float64(logits.size)
+    return np.float64(_ce.sum_as_float64(loss)) / np.float64(logits.size)
 
 
 def binary_cross_entropy_with_logits_grad(logits, targets, *, out=None):
