@@ -1,4 +1,4 @@
-"""``numbanet train`` and ``numbanet evaluate``: train an MLP on MNIST from the command line.
+"""``numbanet train`` and ``numbanet evaluate``: train an MLP or a convnet on MNIST from the command line.
 
 Every ``train`` flag maps one-to-one onto a field of :class:`TrainConfig`. Bad options end
 with one line on stderr and exit status 2; failures while running (unreadable data, a
@@ -15,18 +15,21 @@ from dataclasses import asdict, dataclass, field
 
 N_CLASSES = 10
 CHECKPOINT_NAME = "checkpoint.npz"
+# The dropout rate each model uses when --dropout is not given.
+DEFAULT_DROPOUT = {"mlp": 0.0, "convnet": 0.5}
 
 
 @dataclass
 class TrainConfig:
     dataset: str = "mnist"  # "mnist" (full, falls back to the sample offline), "mnist-sample" or an IDX directory
-    hidden: list = field(default_factory=lambda: [256])  # hidden layer widths: Dense + ReLU (+ Dropout) each
+    model: str = "mlp"  # "mlp" (Dense layers) or "convnet" (the Keras MNIST convnet, see build_convnet)
+    hidden: list | None = field(default_factory=lambda: [256])  # MLP hidden widths: Dense + ReLU (+ Dropout) each; None for the convnet
     epochs: int = 10  # total epochs of the run (a resumed run counts the epochs already done)
     batch_size: int = 128  # samples per mini-batch; the last partial batch is used
     lr: float = 1e-3  # learning rate
     optimizer: str = "adam"  # "adam" or "sgd"
     momentum: float = 0.0  # SGD momentum (ignored by Adam)
-    dropout: float = 0.0  # dropout rate after each hidden ReLU (0 = none)
+    dropout: float = 0.0  # MLP: rate after each hidden ReLU; convnet: rate before the output layer (0 = none)
     clip_norm: float | None = None  # clip gradients to this global L2 norm (None = no clipping)
     dtype: str = "float32"  # "float32" or "float64" for weights, activations and gradients
     threads: int | None = None  # Numba threads (None = all available)
@@ -82,21 +85,29 @@ def _widths(text):
 
 
 def build_parser():
-    parser = _Parser(prog="numbanet", description="Train and evaluate MLPs on MNIST with numbanet's CPU kernels.")
+    parser = _Parser(prog="numbanet",
+                     description="Train and evaluate MLPs and convnets on MNIST with numbanet's CPU kernels.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     defaults = TrainConfig()
-    train = commands.add_parser("train", help="train an MLP and write its model, checkpoint, history and curves")
+    train = commands.add_parser("train", help="train a model and write its model, checkpoint, history and curves")
     train.add_argument("--dataset", default=defaults.dataset, metavar="{mnist,mnist-sample,DIR}",
                        help="full MNIST (downloaded once, else the offline sample), the offline 5,000-digit "
                             "sample, or a directory of IDX files such as Fashion-MNIST (default: %(default)s)")
-    train.add_argument("--hidden", type=_widths, default=defaults.hidden, metavar="WIDTHS",
-                       help="comma-separated hidden layer widths (default: 256)")
+    train.add_argument("--model", choices=("mlp", "convnet"), default=defaults.model,
+                       help="mlp: Dense+ReLU layers of --hidden widths, then Dense(10); convnet: Conv2D(1->32, 3x3)+"
+                            "ReLU, MaxPool 2, Conv2D(32->64, 3x3)+ReLU, MaxPool 2, Flatten, Dropout, Dense(10) "
+                            "(default: %(default)s)")
+    train.add_argument("--hidden", type=_widths, default=None, metavar="WIDTHS",
+                       help="comma-separated hidden layer widths of the mlp (default: 256); "
+                            "an error with --model convnet")
     train.add_argument("--epochs", type=_int_at_least(0), default=defaults.epochs)
     train.add_argument("--batch-size", type=_int_at_least(1), default=defaults.batch_size)
     train.add_argument("--lr", type=_float_in(0, math.inf, low_open=True), default=defaults.lr)
     train.add_argument("--optimizer", choices=("adam", "sgd"), default=defaults.optimizer)
     train.add_argument("--momentum", type=_float_in(0, 1, high_open=True), default=defaults.momentum)
-    train.add_argument("--dropout", type=_float_in(0, 1, high_open=True), default=defaults.dropout)
+    train.add_argument("--dropout", type=_float_in(0, 1, high_open=True), default=None,
+                       help="dropout rate: after each hidden ReLU of the mlp (default: 0), before the convnet's "
+                            "output layer (default: 0.5)")
     train.add_argument("--clip-norm", type=_float_in(0, math.inf, low_open=True), default=defaults.clip_norm)
     train.add_argument("--dtype", choices=("float32", "float64"), default=defaults.dtype)
     train.add_argument("--threads", type=_int_at_least(1), default=defaults.threads)
@@ -142,7 +153,14 @@ def set_threads(threads):
     numba.set_num_threads(threads)
 
 
-def build_model(config, n_features):
+def build_model(config, image_shape):
+    """The ``--model`` network for images of per-sample shape ``image_shape``, e.g. (28, 28)."""
+    if config.model == "convnet":
+        return build_convnet(config, image_shape)
+    return build_mlp(config, math.prod(image_shape))
+
+
+def build_mlp(config, n_features):
     from numbanet.nn import Dense, Dropout, ReLU, Sequential
 
     layers, width = [], n_features
@@ -155,7 +173,26 @@ def build_model(config, n_features):
     return Sequential(layers, dtype=config.dtype, seed=config.seed)
 
 
-def build_trainer(config, n_features):
+def build_convnet(config, image_shape):
+    """Keras' "simple MNIST convnet": two 3x3 convolutions (32, 64 filters) with ReLU and 2x2 max pooling."""
+    from numbanet.nn import Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Sequential
+
+    height, width = image_shape[:2]
+    layers = [
+        Conv2D(1, 32, 3, input_shape=(height, width, 1)), ReLU(), MaxPool2D(2),
+        Conv2D(32, 64, 3), ReLU(), MaxPool2D(2),
+        Flatten(),
+    ]
+    shape = layers[0].input_shape
+    for layer in layers:
+        shape = layer.output_shape(shape)
+    if config.dropout > 0:
+        layers.append(Dropout(config.dropout))
+    layers.append(Dense(math.prod(shape), N_CLASSES))
+    return Sequential(layers, dtype=config.dtype, seed=config.seed)
+
+
+def build_trainer(config, image_shape):
     from numbanet.optim import SGD, Adam
     from numbanet.train import Trainer
 
@@ -163,7 +200,7 @@ def build_trainer(config, n_features):
         optimizer = Adam(lr=config.lr, clip_norm=config.clip_norm)
     else:
         optimizer = SGD(lr=config.lr, momentum=config.momentum, clip_norm=config.clip_norm)
-    return Trainer(build_model(config, n_features), optimizer, batch_size=config.batch_size, seed=config.seed)
+    return Trainer(build_model(config, image_shape), optimizer, batch_size=config.batch_size, seed=config.seed)
 
 
 def warm_up(trainer, *, announce_after=1.5):
@@ -197,7 +234,7 @@ def train(config):
         trainer = Trainer.from_checkpoint(checkpoint)
         print(f"resuming {checkpoint} at epoch {trainer.epoch + 1}, step {trainer.step + 1}")
     else:
-        trainer = build_trainer(config, math.prod(x_train.shape[1:]))
+        trainer = build_trainer(config, x_train.shape[1:])
     with open(os.path.join(config.out, "config.json"), "w") as f:
         json.dump(asdict(config), f, indent=2)
     print(f"{len(x_train):,} training and {len(x_test):,} test samples; {trainer!r}")
@@ -211,7 +248,8 @@ def train(config):
         history.plot(os.path.join(config.out, "curves.png"))
     if trainer.epoch < config.epochs:
         print(f"stopped at epoch {trainer.epoch + 1}, step {trainer.step}; "
-              f"continue with: numbanet train --out {config.out} --resume --epochs {config.epochs}")
+              f"continue with: numbanet train --dataset {config.dataset} --out {config.out} --resume "
+              f"--epochs {config.epochs}")
     print(f"wrote model.npz, {CHECKPOINT_NAME}, history.json, history.csv, curves.png to {config.out}")
 
 
@@ -230,14 +268,28 @@ def evaluate(model_path, dataset, batch_size, threads):
     print(f"test loss {metrics['loss']:.4f} - test accuracy {metrics['accuracy']:.4f} ({len(x_test):,} samples)")
 
 
+def train_config(args, parser):
+    """The :class:`TrainConfig` of parsed ``train`` options, with each model's defaults filled in."""
+    options = {name: value for name, value in vars(args).items() if name != "command"}
+    if options["model"] == "convnet":
+        if options["hidden"] is not None:
+            parser.error("argument --hidden: only applies to --model mlp")
+    elif options["hidden"] is None:
+        options["hidden"] = TrainConfig().hidden
+    if options["dropout"] is None:
+        options["dropout"] = DEFAULT_DROPOUT[options["model"]]
+    return TrainConfig(**options)
+
+
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    config = train_config(args, parser) if args.command == "train" else None
     from numbanet.data import IDXError, MNISTUnavailable
     from numbanet.train import NonFiniteError
 
     try:
         if args.command == "train":
-            config = TrainConfig(**{name: value for name, value in vars(args).items() if name != "command"})
             train(config)
         else:
             evaluate(args.model, args.dataset, args.batch_size, args.threads)

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from numbanet import cli
+from numbanet.data import load_mnist_sample
 from numbanet.nn import Dense, ReLU, Sequential
 from numbanet.optim import Adam
 from numbanet.train import Trainer
@@ -32,6 +33,8 @@ def _one_error_line(text):
     (["train", "--threads", "0"], "--threads: must be >= 1"),
     (["train", "--batch-size", "x"], "expected an integer"),
     (["train", "--frobnicate"], "unrecognized arguments"),
+    (["train", "--model", "resnet"], "invalid choice: 'resnet'"),
+    (["train", "--model", "convnet", "--hidden", "16"], "--hidden: only applies to --model mlp"),
     (["fly"], "invalid choice: 'fly'"),
 ])
 def test_bad_options_exit_2_with_one_line(argv, match, capsys):
@@ -71,6 +74,26 @@ def test_train_writes_its_files_then_evaluate_and_resume_use_them(tmp_path, caps
     assert cli.main(["train", "--epochs", "2", "--resume"] + common) == 0
     assert "resuming" in capsys.readouterr().out
     assert len(json.loads((out / "history.json").read_text())["loss"]) == 2
+
+
+def test_the_convnet_trains_from_the_command_line_and_evaluate_reads_it(tmp_path, monkeypatch, capsys):
+    (x_train, y_train), (x_test, y_test) = load_mnist_sample()
+    # Every 100th digit: 40 training and 10 test digits of all classes, two steps of 20.
+    tiny = ((x_train[::100], y_train[::100]), (x_test[::100], y_test[::100]))
+    monkeypatch.setattr(cli, "load_dataset", lambda name: tiny)
+    out = tmp_path / "convnet"
+    argv = ["train", "--model", "convnet", "--epochs", "1", "--batch-size", "20", "--out", str(out)]
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "Conv2D(in_channels=1, out_channels=32" in printed and "Dropout(rate=0.5)" in printed
+    assert "Dense(in_features=1600, out_features=10" in printed
+    assert {p.name for p in out.iterdir()} >= {"model.npz", "checkpoint.npz", "history.json", "curves.png"}
+    config = json.loads((out / "config.json").read_text())
+    assert (config["model"], config["hidden"], config["dropout"]) == ("convnet", None, 0.5)
+
+    assert cli.main(["evaluate", str(out / "model.npz")]) == 0
+    loss = float(capsys.readouterr().out.split("test loss ")[1].split()[0])
+    assert loss == pytest.approx(json.loads((out / "history.json").read_text())["val_loss"][-1], abs=1e-4)
 
 
 def test_a_diverging_run_stops_with_one_line_and_keeps_no_broken_model(tmp_path, capsys):

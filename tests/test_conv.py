@@ -110,6 +110,18 @@ def test_register_blocked_forward_equals_naive_loop(geometry, dtype):
     assert_bitwise_equal(conv2d(x, w, b, stride=s), naive)
 
 
+@pytest.mark.parametrize("C, F", [(17, 33), (32, 16)])
+def test_channel_and_tap_tiled_weight_gradients_are_bit_identical(C, F):
+    # Both kernels add each element's terms in the same order, so which one the op
+    # picks (by channel count) never changes a result.
+    rng = np.random.default_rng(7)
+    x, dy = _random(rng, (9, 6, 7, C), np.float32), _random(rng, (9, 4, 5, F), np.float32)
+    by_taps, by_channels = (np.full((2, 3, 3, C, F), np.nan, np.float32) for _ in range(2))
+    kernels.conv2d_backward_weight(x, dy, 1, by_taps)
+    kernels.conv2d_backward_weight_channels(x, dy, 1, by_channels)
+    assert_bitwise_equal(by_channels, by_taps)
+
+
 @pytest.mark.parametrize("geometry", GEOMETRIES)
 def test_backward_matches_float64_reference(geometry, dtype):
     N, H, W, C, F, KH, KW, s = geometry
@@ -230,7 +242,10 @@ def test_float32_kernels_never_widen_to_double():
     y = np.empty((2, 3, 3, 4), f32)
     assert float64_instructions(kernels.conv2d_forward, x, w, b, 1, y) == []
     assert float64_instructions(kernels.conv2d_backward_input, y, np.ones((3, 3, 4, 3), f32), 1, x) == []
-    assert float64_instructions(kernels.conv2d_backward_weight, x, y, 1, np.empty((1, 3, 3, 3, 4), f32), w) == []
+    dw_chunks = np.empty((1, 3, 3, 3, 4), f32)
+    assert float64_instructions(kernels.conv2d_backward_weight, x, y, 1, dw_chunks) == []
+    assert float64_instructions(kernels.conv2d_backward_weight_channels, x, y, 1, dw_chunks) == []
+    assert float64_instructions(kernels.sum_weight_chunks, dw_chunks, w) == []
     assert float64_instructions(kernels.conv2d_backward_bias, y, np.empty((1, 4), f32), b) == []
 
 

@@ -12,7 +12,10 @@ import numbers
 import numpy as np
 
 from numbanet.kernels import conv as kernels
-from numbanet.ops._validate import as_float_array, check_out, common_dtype
+from numbanet.ops._validate import as_float_array, check_out, common_dtype, scratch
+
+# Input channels from which the weight gradient tiles over channels instead of taps.
+CHANNEL_TILE = 16
 
 __all__ = [
     "conv2d",
@@ -146,7 +149,8 @@ def conv2d_backward_input(dy, w, x_shape, *, stride=1, padding="valid", out=None
     x_shape = _shape4(x_shape, "x_shape")
     _check_dy(dy, x_shape, w.shape, stride, padding)
     out = check_out(out, x_shape, dtype, dy, w)
-    wt = np.ascontiguousarray(w.transpose(0, 1, 3, 2))
+    wt = scratch("conv_wt", w.shape[:2] + w.shape[3:1:-1], dtype)
+    wt[...] = w.transpose(0, 1, 3, 2)
     if padding == "same":
         top, left = _same_pads(w.shape)
         N, H, W, C = x_shape
@@ -161,8 +165,9 @@ def conv2d_backward_input(dy, w, x_shape, *, stride=1, padding="valid", out=None
 def conv2d_backward_weight(dy, x, w_shape, *, stride=1, padding="valid", out=None):
     """dw[kh, kw, c, f] = sum_{n, i, j} x[n, i*s + kh, j*s + kw, c] * dy[n, i, j, f] (gradient of conv2d w.r.t. w).
 
-    4-tap x 16-channel tiles of sums held in registers; the batch is summed in fixed
-    chunks of ``BATCH_CHUNK`` images whose partial sums are added in chunk order.
+    16 x 16-channel tiles of sums held in registers (4-tap x 16-channel tiles below 16
+    input channels); the batch is summed in fixed chunks of ``BATCH_CHUNK`` images
+    whose partial sums are added in chunk order.
 
     Parameters
     ----------
@@ -200,8 +205,14 @@ def conv2d_backward_weight(dy, x, w_shape, *, stride=1, padding="valid", out=Non
     if n_chunks == 0:
         out[...] = 0
         return out
-    dw_chunks = np.empty((n_chunks,) + w_shape, dtype=dtype)
-    kernels.conv2d_backward_weight(x, dy, stride, dw_chunks, out)
+    dw_chunks = scratch("conv_dw_chunks", (n_chunks,) + w_shape, dtype)
+    # Inputs with many channels have contiguous 16-channel runs to tile over; the
+    # first layer's single channel does not, so its tile spans 4 taps instead.
+    if x.shape[3] >= CHANNEL_TILE:
+        kernels.conv2d_backward_weight_channels(x, dy, stride, dw_chunks)
+    else:
+        kernels.conv2d_backward_weight(x, dy, stride, dw_chunks)
+    kernels.sum_weight_chunks(dw_chunks, out)
     return out
 
 
@@ -237,7 +248,7 @@ def conv2d_backward_bias(dy, *, out=None):
     if n_chunks == 0:
         out[...] = 0
         return out
-    db_chunks = np.empty((n_chunks, F), dtype=dy.dtype)
+    db_chunks = scratch("conv_db_chunks", (n_chunks, F), dy.dtype)
     kernels.conv2d_backward_bias(dy, db_chunks, out)
     return out
 
