@@ -128,14 +128,19 @@ def require(impl, threads="all"):
         raise NotImplementedError("threadpoolctl is needed to run numpy's BLAS on one thread")
 
 
-def skip_single_thread_references(params, keep=("numbanet",)):
-    """``skip_for_params`` for the implementations not in ``keep`` at threads="1".
+def skip_single_thread_references(params, keep=("numbanet",), sizes=None):
+    """``skip_for_params`` for every threads="1" case but ``keep``'s at ``sizes``.
 
     numpy's elementwise ops have one thread anyway, and the references' thread scaling
-    is not what the suite tracks; parameters are (impl, ..., threads) as in OpSpeed.
+    is not what the suite tracks. Thread scaling is tracked where there is work to
+    share: by default at the largest size only (the last of the size list; parameters
+    are (impl, dtype, size, threads) as in OpSpeed). Every skipped case still costs
+    ``asv run`` a process, but no setup.
     """
+    sizes = params[2][-1:] if sizes is None else sizes
     return skip_for_params([
-        combo for combo in itertools.product(*params) if combo[0] not in keep and combo[-1] == "1"
+        combo for combo in itertools.product(*params)
+        if combo[-1] == "1" and (combo[0] not in keep or combo[2] not in sizes)
     ])
 
 

@@ -1,4 +1,4 @@
-"""Print numbanet vs NumPy vs PyTorch for the key ops and the training step on this machine.
+"""Print numbanet vs NumPy vs PyTorch for the key ops and the training steps (MLPs, convnet) on this machine.
 
     python benchmarks/compare.py [--threads {1,all}] [--dtype {float32,float64}] [--epoch]
 
@@ -17,8 +17,8 @@ from pathlib import Path
 def key_comparisons(dtype, with_epoch):
     """(op, size, {impl: zero-argument call}) for each row of the table."""
     from benchmarks import (
-        bench_adam, bench_cross_entropy, bench_kahan, bench_matmul, bench_sigmoid, bench_softmax,
-        bench_train,
+        bench_adam, bench_conv, bench_cross_entropy, bench_kahan, bench_matmul, bench_pool, bench_sigmoid,
+        bench_softmax, bench_train,
     )
     from benchmarks.common import normal, torch
 
@@ -41,13 +41,27 @@ def key_comparisons(dtype, with_epoch):
     rows.append(("adam_step", "10M", {
         i: bench_adam.adam_call(i, *bench_adam.adam_state(bench_adam.SIZES["10M"], dtype)) for i in optim_impls
     }))
+    for size in bench_conv.SIZES:
+        calls = {i: bench_conv.conv_calls(i, *bench_conv.operands(size, dtype)) for i in impls}
+        for op, name in (("forward", "conv2d"), ("input", "conv2d_backward_input"),
+                         ("weight", "conv2d_backward_weight")):
+            rows.append((name, size.split()[0], {i: calls[i][op] for i in impls}))
+    for size in bench_pool.SIZES:
+        calls = {i: bench_pool.pool_calls(i, *bench_pool.operands(size, dtype)) for i in impls}
+        for op, name in (("forward", "max_pool2d"), ("backward", "max_pool2d_backward")):
+            rows.append((name, size.split()[0], {i: calls[i][op] for i in impls}))
+    convnet_impls = [i for i in optim_impls if i != "numpy"]  # no NumPy convnet
     for model in bench_train.MODELS:
         rows.append(("train step, batch 128", model,
                      {i: bench_train.step_call(i, model, dtype.name) for i in optim_impls}))
+    rows.append(("train step, batch 128", bench_train.CONVNET,
+                 {i: bench_train.step_call(i, bench_train.CONVNET, dtype.name) for i in convnet_impls}))
     if with_epoch:
         for model in bench_train.MODELS:
             rows.append(("epoch, 60k samples", model,
                          {i: bench_train.epoch_call(i, model, dtype.name) for i in optim_impls}))
+        rows.append(("epoch, 60k samples", bench_train.CONVNET,
+                     {i: bench_train.epoch_call(i, bench_train.CONVNET, dtype.name) for i in convnet_impls}))
     return rows
 
 
@@ -77,7 +91,7 @@ def main(argv=None):
     parser.add_argument("--threads", choices=["1", "all"], default="all", help="threads for every library")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     parser.add_argument("--rounds", type=int, default=7, help="alternating timing rounds per row")
-    parser.add_argument("--epoch", action="store_true", help="also time whole epochs (about a minute)")
+    parser.add_argument("--epoch", action="store_true", help="also time whole epochs (minutes: a convnet epoch takes ~20 s)")
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
