@@ -201,9 +201,16 @@ def _calls_per_sample(fn, sample_time):
     return max(1, int(sample_time / max(once, 1e-7)))
 
 
-SETTLE = 0.01
-"""Pause before each sample: the previous library's idle worker threads (OpenMP spins
-after a parallel region) stop competing for the cores before the next one is timed."""
+def settle_time():
+    """Pause before each sample, in seconds, so that the previous library's idle worker
+    threads stop competing for the cores before the next one is timed.
+
+    After a call on several threads, OpenBLAS's and OpenMP's workers keep spinning for
+    tens of milliseconds: with 10 ms pauses they took a core from the next sample and
+    made numbanet's 2-thread 1024^3 matmul look 1.8x slower than alone (62 vs 35 ms);
+    after 0.3 s it times as it does alone. One thread leaves no workers to wait for.
+    """
+    return 0.01 if numba.get_num_threads() == 1 else 0.3
 
 
 def interleaved_times(calls, *, rounds=7, sample_time=0.02):
@@ -222,11 +229,12 @@ def interleaved_times(calls, *, rounds=7, sample_time=0.02):
         numbers = [_calls_per_sample(fn, sample_time) for fn in calls]
     else:
         numbers = [1] * len(calls)
+    settle = settle_time()
     times = [[] for _ in calls]
     order = list(range(len(calls)))
     for i in range(rounds):
         for j in order if i % 2 == 0 else order[::-1]:
-            time.sleep(SETTLE)
+            time.sleep(settle)
             times[j].append(_time_calls(calls[j], numbers[j]))
     return [statistics.median(t) for t in times]
 
