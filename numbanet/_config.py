@@ -55,6 +55,23 @@ def serial_kernel(fn):
     return _compile_with_slp(numba.njit(**SERIAL_FLAGS)(fn))
 
 
+def _host_vector_bytes():
+    """Bytes in one SIMD register of the CPU Numba compiles for: 64 with AVX-512, else 32.
+
+    Register-tiled kernels size their blocks of accumulators to fit the register file:
+    a block that fits AVX-512's 32 zmm registers spills from AVX2's 16 ymm ones.
+    """
+    features = numba.config.CPU_FEATURES
+    if features is not None:
+        return 64 if "+avx512f" in features.split(",") else 32
+    import llvmlite.binding
+
+    return 64 if llvmlite.binding.get_host_cpu_features().get("avx512f", False) else 32
+
+
+VECTOR_BYTES = _host_vector_bytes()
+
+
 def _prefer_quiet_openmp():
     """Keep idle OpenMP workers from spinning when TBB is missing.
 

@@ -17,12 +17,18 @@ bit and the result is the same for any thread count and any partition of C.
 
 from numba import prange
 
-from numbanet._config import kernel, serial_kernel
+from numbanet._config import VECTOR_BYTES, kernel, serial_kernel
 
 # Output tiles are 16 x 16 (16 float32 lanes fill one AVX-512 register), computed as
-# two register blocks of 8 rows each.
+# register blocks of whole 16-wide rows of C.
 TILE = 16
-HALF = 8
+
+# Rows per register block, float32 and float64, sized so the block's accumulators fill
+# at most half the vector registers and the k loop never spills: with AVX-512 (32 zmm)
+# 8 rows take 8 (float32) or 16 (float64) registers; with AVX2 (16 ymm) a 16-wide row
+# takes 2 (float32) or 4 (float64), so 4 or 2 rows take 8 (8 rows there spill and run
+# 1.3x (float32) to 1.8x (float64) slower).
+ROWS_F32, ROWS_F64 = (8, 8) if VECTOR_BYTES == 64 else (4, 2)
 
 
 @serial_kernel
@@ -62,15 +68,14 @@ def _store16(r, c):
 
 
 @serial_kernel
-def _tile(a, r0, v, j0, out, oi, oj):
+def _tile8(a, r0, v, j0, out, oi, oj):
     # a: (R, K) any strides; v: (K, >= j0 + 16);
     # out[oi:oi+8, oj:oj+16] = a[r0:r0+8] @ v[:, j0:j0+16].
     # Why this shape: the 8 x 16 block of C stays in 8 tuples of scalars for the
-    # whole k loop, which the SLP vectoriser turns into 8 (float32) or 16 (float64)
-    # zmm registers, half the register file, so nothing spills in either dtype; each k
-    # then costs one or two vector loads of v, 8 broadcasts of a, and one vector
-    # multiply and add per register, and never touches C. Rows past the end of a
-    # repeat its last row (the caller discards their results), so a needs no padding;
+    # whole k loop, which the SLP vectoriser turns into vector registers (see
+    # ROWS_F32); each k then costs one load of v's 16 values, 8 broadcasts of a, and
+    # one vector multiply and add per register, and never touches C. Rows past the end
+    # of a repeat its last row (the caller discards their results), so a needs no padding;
     # a is read through its strides, so a transposed operand is read in place.
     last = a.shape[0] - 1
     a0, a1, a2, a3 = a[min(r0, last)], a[min(r0 + 1, last)], a[min(r0 + 2, last)], a[min(r0 + 3, last)]
@@ -95,6 +100,45 @@ def _tile(a, r0, v, j0, out, oi, oj):
     _store16(out[oi + 5, oj:oj + TILE], acc5)
     _store16(out[oi + 6, oj:oj + TILE], acc6)
     _store16(out[oi + 7, oj:oj + TILE], acc7)
+
+
+@serial_kernel
+def _tile4(a, r0, v, j0, out, oi, oj):
+    # out[oi:oi+4, oj:oj+16] = a[r0:r0+4] @ v[:, j0:j0+16]; _tile8 with 4 rows.
+    last = a.shape[0] - 1
+    a0, a1, a2, a3 = a[min(r0, last)], a[min(r0 + 1, last)], a[min(r0 + 2, last)], a[min(r0 + 3, last)]
+    z = out.dtype.type(0)
+    acc0 = acc1 = acc2 = acc3 = (z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z)
+    for k in range(a.shape[1]):
+        b = _load16(v[k, j0:j0 + TILE])
+        acc0 = _add_scaled16(acc0, a0[k], b)
+        acc1 = _add_scaled16(acc1, a1[k], b)
+        acc2 = _add_scaled16(acc2, a2[k], b)
+        acc3 = _add_scaled16(acc3, a3[k], b)
+    _store16(out[oi, oj:oj + TILE], acc0)
+    _store16(out[oi + 1, oj:oj + TILE], acc1)
+    _store16(out[oi + 2, oj:oj + TILE], acc2)
+    _store16(out[oi + 3, oj:oj + TILE], acc3)
+
+
+@serial_kernel
+def _tile2(a, r0, v, j0, out, oi, oj):
+    # out[oi:oi+2, oj:oj+16] = a[r0:r0+2] @ v[:, j0:j0+16]; _tile8 with 2 rows.
+    last = a.shape[0] - 1
+    a0, a1 = a[min(r0, last)], a[min(r0 + 1, last)]
+    z = out.dtype.type(0)
+    acc0 = acc1 = (z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z)
+    for k in range(a.shape[1]):
+        b = _load16(v[k, j0:j0 + TILE])
+        acc0 = _add_scaled16(acc0, a0[k], b)
+        acc1 = _add_scaled16(acc1, a1[k], b)
+    _store16(out[oi, oj:oj + TILE], acc0)
+    _store16(out[oi + 1, oj:oj + TILE], acc1)
+
+
+# The host's register blocks (see ROWS_F32).
+_BLOCKS = {8: _tile8, 4: _tile4, 2: _tile2}
+_block_f32, _block_f64 = _BLOCKS[ROWS_F32], _BLOCKS[ROWS_F64]
 
 
 @serial_kernel
@@ -128,8 +172,12 @@ def _output_tile(a, trans_a, b, c, work, a_first, b_first, b_base, scratch_base,
     else:
         q = scratch_base + (s if j0 + TILE > N else n_row_tiles + p) * TILE
         out, oi, oj = work[q:q + TILE], 0, 0
-    for h in range(0, TILE, HALF):
-        _tile(rows, h, v, vj0, out, oi + h, oj)
+    if out.itemsize == 4:
+        for h in range(0, TILE, ROWS_F32):
+            _block_f32(rows, h, v, vj0, out, oi + h, oj)
+    else:
+        for h in range(0, TILE, ROWS_F64):
+            _block_f64(rows, h, v, vj0, out, oi + h, oj)
     if not full:
         for i in range(min(TILE, M - i0)):
             for j in range(min(TILE, N - j0)):
