@@ -3,9 +3,8 @@
 Dimensions: M = rows of C (batch), K = inner (reduction) dimension, N = columns of C.
 Shapes: op(a) (M, K), op(b) (K, N), c (M, N), where op(a) is a, or a.T for a stored
 (K, M) with trans_a, and likewise for b. The tile kernels read op(a) in place through
-its strides (or from 16-row strips packed when a is large) and op(b) from 16-column
-panels packed by ``_pack_strip`` (or in place when it is not transposed and few rows
-would reuse the panels). ``matmul_skinny_tn`` serves a transposed a times a B of at
+its strides (or from 16-row strips packed when a is large) and op(b) from contiguous (K, 16)
+panels packed by ``_pack_strip``. ``matmul_skinny_tn`` serves a transposed a times a B of at
 most 16 columns. Packed panels and scratch blocks live in a ``work`` array the caller
 passes (and reuses across calls), so no kernel allocates.
 
@@ -68,13 +67,14 @@ def _store16(r, c):
 
 
 @serial_kernel
-def _tile8(a, r0, v, j0, out, oi, oj):
-    # a: (R, K) any strides; v: (K, >= j0 + 16);
-    # out[oi:oi+8, oj:oj+16] = a[r0:r0+8] @ v[:, j0:j0+16].
+def _tile8(a, r0, v, out, oi, oj):
+    # a: (R, K) any strides; v: (K, 16) a packed panel of B;
+    # out[oi:oi+8, oj:oj+16] = a[r0:r0+8] @ v.
     # Why this shape: the 8 x 16 block of C stays in 8 tuples of scalars for the
     # whole k loop, which the SLP vectoriser turns into vector registers (see
-    # ROWS_F32); each k then costs one load of v's 16 values, 8 broadcasts of a, and
-    # one vector multiply and add per register, and never touches C. Rows past the end
+    # ROWS_F32); each k then costs one load of v's 16 values (a whole contiguous row:
+    # a column slice of a wider array cost 1.5x the time in slice arithmetic), 8
+    # broadcasts of a, and one vector multiply and add per register, and never touches C. Rows past the end
     # of a repeat its last row (the caller discards their results), so a needs no padding;
     # a is read through its strides, so a transposed operand is read in place.
     last = a.shape[0] - 1
@@ -83,7 +83,7 @@ def _tile8(a, r0, v, j0, out, oi, oj):
     z = out.dtype.type(0)
     acc0 = acc1 = acc2 = acc3 = acc4 = acc5 = acc6 = acc7 = (z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z)
     for k in range(a.shape[1]):
-        b = _load16(v[k, j0:j0 + TILE])
+        b = _load16(v[k])
         acc0 = _add_scaled16(acc0, a0[k], b)
         acc1 = _add_scaled16(acc1, a1[k], b)
         acc2 = _add_scaled16(acc2, a2[k], b)
@@ -103,14 +103,14 @@ def _tile8(a, r0, v, j0, out, oi, oj):
 
 
 @serial_kernel
-def _tile4(a, r0, v, j0, out, oi, oj):
-    # out[oi:oi+4, oj:oj+16] = a[r0:r0+4] @ v[:, j0:j0+16]; _tile8 with 4 rows.
+def _tile4(a, r0, v, out, oi, oj):
+    # out[oi:oi+4, oj:oj+16] = a[r0:r0+4] @ v; _tile8 with 4 rows.
     last = a.shape[0] - 1
     a0, a1, a2, a3 = a[min(r0, last)], a[min(r0 + 1, last)], a[min(r0 + 2, last)], a[min(r0 + 3, last)]
     z = out.dtype.type(0)
     acc0 = acc1 = acc2 = acc3 = (z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z)
     for k in range(a.shape[1]):
-        b = _load16(v[k, j0:j0 + TILE])
+        b = _load16(v[k])
         acc0 = _add_scaled16(acc0, a0[k], b)
         acc1 = _add_scaled16(acc1, a1[k], b)
         acc2 = _add_scaled16(acc2, a2[k], b)
@@ -122,14 +122,14 @@ def _tile4(a, r0, v, j0, out, oi, oj):
 
 
 @serial_kernel
-def _tile2(a, r0, v, j0, out, oi, oj):
-    # out[oi:oi+2, oj:oj+16] = a[r0:r0+2] @ v[:, j0:j0+16]; _tile8 with 2 rows.
+def _tile2(a, r0, v, out, oi, oj):
+    # out[oi:oi+2, oj:oj+16] = a[r0:r0+2] @ v; _tile8 with 2 rows.
     last = a.shape[0] - 1
     a0, a1 = a[min(r0, last)], a[min(r0 + 1, last)]
     z = out.dtype.type(0)
     acc0 = acc1 = (z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z)
     for k in range(a.shape[1]):
-        b = _load16(v[k, j0:j0 + TILE])
+        b = _load16(v[k])
         acc0 = _add_scaled16(acc0, a0[k], b)
         acc1 = _add_scaled16(acc1, a1[k], b)
     _store16(out[oi, oj:oj + TILE], acc0)
@@ -142,11 +142,11 @@ _block_f32, _block_f64 = _BLOCKS[ROWS_F32], _BLOCKS[ROWS_F64]
 
 
 @serial_kernel
-def _output_tile(a, trans_a, b, c, work, a_first, b_first, b_base, scratch_base, t):
+def _output_tile(a, trans_a, c, work, a_first, b_base, scratch_base, t):
     # Tile t of C in row-major order over the tile grid: c[i0:i0+16, j0:j0+16].
     # op(a) rows i0:i0+16 come from a in place (a.T when trans_a), or from the packed
-    # strip when i0 / 16 >= a_first; B's columns j0:j0+16 come from b in place, or from
-    # the packed panel when j0 / 16 >= b_first (see _workspace_layout).
+    # strip when i0 / 16 >= a_first; B's columns j0:j0+16 from their packed panel
+    # (see _workspace_layout).
     M, N = c.shape
     K = a.shape[0] if trans_a else a.shape[1]
     n_row_tiles, n_col_tiles = (M + TILE - 1) // TILE, (N + TILE - 1) // TILE
@@ -159,11 +159,8 @@ def _output_tile(a, trans_a, b, c, work, a_first, b_first, b_base, scratch_base,
         rows = a.T[i0:i0 + TILE, ::1]
     else:
         rows = a[i0:i0 + TILE, ::1]
-    if p >= b_first:
-        q = b_base + (p - b_first) * K
-        v, vj0 = work[q:q + K], 0
-    else:
-        v, vj0 = b, j0
+    q = b_base + p * K
+    v = work[q:q + K]
     full = i0 + TILE <= M and j0 + TILE <= N
     # A partial tile is computed whole into its own 16 x 16 scratch block (one per tile
     # of the last column, then one per tile of the last row) and its valid part copied.
@@ -174,10 +171,10 @@ def _output_tile(a, trans_a, b, c, work, a_first, b_first, b_base, scratch_base,
         out, oi, oj = work[q:q + TILE], 0, 0
     if out.itemsize == 4:
         for h in range(0, TILE, ROWS_F32):
-            _block_f32(rows, h, v, vj0, out, oi + h, oj)
+            _block_f32(rows, h, v, out, oi + h, oj)
     else:
         for h in range(0, TILE, ROWS_F64):
-            _block_f64(rows, h, v, vj0, out, oi + h, oj)
+            _block_f64(rows, h, v, out, oi + h, oj)
     if not full:
         for i in range(min(TILE, M - i0)):
             for j in range(min(TILE, N - j0)):
@@ -211,63 +208,58 @@ def _pack_strip(x, trans, r0, out):
                           x8[k], x9[k], x10[k], x11[k], x12[k], x13[k], x14[k], x15[k]))
 
 
-def workspace_rows(M, K, N, pack_a, pack_b, trans_b):
+def workspace_rows(M, K, N, pack_a):
     """Rows of the (rows, 16) ``work`` array that ``matmul_tiles`` needs."""
     n_strips, n_panels = (M + TILE - 1) // TILE, (N + TILE - 1) // TILE
     a_packed = n_strips if pack_a else 0
-    b_packed = n_panels if pack_b or trans_b else n_panels - N // TILE
-    return (a_packed + b_packed) * K + (n_strips + n_panels) * TILE
+    return (a_packed + n_panels) * K + (n_strips + n_panels) * TILE
 
 
 @serial_kernel
-def _workspace_layout(K, trans_b, c, pack_a, pack_b):
+def _workspace_layout(K, c, pack_a):
     # work (rows, 16) holds, in order: the packed (K, 16) strips of op(a) from strip
-    # index a_first on, the packed (K, 16) panels of op(b) from panel index b_first on
-    # (starting at row b_base), and 16 x 16 scratch blocks for the partial tiles
-    # (starting at row scratch_base). B is always packed when transposed (its columns
-    # are not contiguous), and its last, partial panel always (a 16-wide load would
-    # run past column N).
+    # index a_first on, the packed (K, 16) panels of op(b) (starting at row b_base),
+    # and 16 x 16 scratch blocks for the partial tiles (starting at row scratch_base).
+    # B is always packed: the register blocks read whole contiguous panel rows.
     M, N = c.shape
     n_strips, n_panels = (M + TILE - 1) // TILE, (N + TILE - 1) // TILE
     a_first = 0 if pack_a else n_strips
-    b_first = 0 if pack_b or trans_b else N // TILE
     b_base = (n_strips - a_first) * K
-    scratch_base = b_base + (n_panels - b_first) * K
-    return a_first, b_first, b_base, scratch_base
+    scratch_base = b_base + n_panels * K
+    return a_first, b_base, scratch_base
 
 
 @serial_kernel
-def matmul_tiles_serial(a, trans_a, b, trans_b, c, pack_a, pack_b, work):
+def matmul_tiles_serial(a, trans_a, b, trans_b, c, pack_a, work):
     # a: (M, K), or (K, M) with trans_a; b: (K, N), or (N, K) with trans_b; c: (M, N);
     # work: (>= workspace_rows, 16). The serial twin of matmul_tiles.
     K = a.shape[0] if trans_a else a.shape[1]
-    a_first, b_first, b_base, scratch_base = _workspace_layout(K, trans_b, c, pack_a, pack_b)
+    a_first, b_base, scratch_base = _workspace_layout(K, c, pack_a)
     n_strips, n_panels = (c.shape[0] + TILE - 1) // TILE, (c.shape[1] + TILE - 1) // TILE
     for s in range(n_strips - a_first):
         _pack_strip(a, trans_a, (a_first + s) * TILE, work[s * K:(s + 1) * K])
-    for p in range(n_panels - b_first):
-        _pack_strip(b, not trans_b, (b_first + p) * TILE, work[b_base + p * K:b_base + (p + 1) * K])
+    for p in range(n_panels):
+        _pack_strip(b, not trans_b, p * TILE, work[b_base + p * K:b_base + (p + 1) * K])
     for t in range(n_strips * n_panels):
-        _output_tile(a, trans_a, b, c, work, a_first, b_first, b_base, scratch_base, t)
+        _output_tile(a, trans_a, c, work, a_first, b_base, scratch_base, t)
 
 
 @kernel
-def matmul_tiles(a, trans_a, b, trans_b, c, pack_a, pack_b, work):
+def matmul_tiles(a, trans_a, b, trans_b, c, pack_a, work):
     # a: (M, K), or (K, M) with trans_a; b: (K, N), or (N, K) with trans_b; c: (M, N);
     # work: (>= workspace_rows, 16) scratch for the packed strips and panels.
     # Each tile owns its block of C and sums over k in order, so any thread may
     # compute any tile; packing fills disjoint strips.
     K = a.shape[0] if trans_a else a.shape[1]
-    a_first, b_first, b_base, scratch_base = _workspace_layout(K, trans_b, c, pack_a, pack_b)
+    a_first, b_base, scratch_base = _workspace_layout(K, c, pack_a)
     n_strips, n_panels = (c.shape[0] + TILE - 1) // TILE, (c.shape[1] + TILE - 1) // TILE
     if n_strips > a_first:
         for s in prange(n_strips - a_first):
             _pack_strip(a, trans_a, (a_first + s) * TILE, work[s * K:(s + 1) * K])
-    if n_panels > b_first:
-        for p in prange(n_panels - b_first):
-            _pack_strip(b, not trans_b, (b_first + p) * TILE, work[b_base + p * K:b_base + (p + 1) * K])
+    for p in prange(n_panels):
+        _pack_strip(b, not trans_b, p * TILE, work[b_base + p * K:b_base + (p + 1) * K])
     for t in prange(n_strips * n_panels):
-        _output_tile(a, trans_a, b, c, work, a_first, b_first, b_base, scratch_base, t)
+        _output_tile(a, trans_a, c, work, a_first, b_base, scratch_base, t)
 
 
 # A skinny C (N <= 16 columns) from a transposed a (dW = x.T @ dy with 10 classes): a

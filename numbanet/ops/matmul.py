@@ -14,11 +14,6 @@ __all__ = ["matmul"]
 # than it saves: the 128x256x10 output layer and its backward shapes run serially.
 SERIAL_MACS = 1 << 21
 
-# B is packed into contiguous 16-column panels once this many rows of C reuse them
-# (sequential loads measured 5-10 % faster than in-place rows at the MLP shapes);
-# below that, reading it in place saves the copy. A transposed B is always packed.
-PACK_B_MIN_ROWS = 32
-
 # op(a) is packed into 16-row strips from this many elements: read in place, its
 # rows sit a large power-of-two stride apart and collide in the L1 cache (2.4x slower
 # at 1024^3).
@@ -153,8 +148,8 @@ def matmul(a, b, *, trans_a=False, trans_b=False, out=None):
         work = _workspace(dtype, kernels.skinny_workspace_rows(K), kernels.SKINNY_ROWS)
         kernels.matmul_skinny_tn(a, b, trans_b, out, work)
         return out
-    pack_a, pack_b = M * K >= PACK_A_ELEMENTS, M >= PACK_B_MIN_ROWS
-    work = _workspace(dtype, kernels.workspace_rows(M, K, N, pack_a, pack_b, trans_b), kernels.TILE)
+    pack_a = M * K >= PACK_A_ELEMENTS
+    work = _workspace(dtype, kernels.workspace_rows(M, K, N, pack_a), kernels.TILE)
     tiles = kernels.matmul_tiles_serial if serial else kernels.matmul_tiles
-    tiles(a, trans_a, b, trans_b, out, pack_a, pack_b, work)
+    tiles(a, trans_a, b, trans_b, out, pack_a, work)
     return out
