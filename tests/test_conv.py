@@ -15,7 +15,8 @@ from numbanet.ops.conv import (
 )
 
 # (N, H, W, C, F, KH, KW, stride): 1x1 kernels, 1 channel, prime sizes, strides 2 and 3,
-# and counts of positions, taps and channels on both sides of the kernels' 4 x 16 tiles.
+# and counts of positions, taps and channels on both sides of the kernels' 4 x 16 and
+# 3 x 32 tiles.
 GEOMETRIES = [
     (2, 7, 9, 2, 5, 3, 3, 1),
     (3, 17, 13, 1, 17, 3, 3, 1),
@@ -24,6 +25,7 @@ GEOMETRIES = [
     (2, 5, 7, 4, 3, 1, 1, 1),
     (1, 3, 3, 1, 1, 3, 3, 1),
     (9, 6, 6, 17, 33, 3, 3, 1),
+    (10, 5, 6, 1, 35, 2, 2, 1),
 ]
 
 
@@ -110,16 +112,37 @@ def test_register_blocked_forward_equals_naive_loop(geometry, dtype):
     assert_bitwise_equal(conv2d(x, w, b, stride=s), naive)
 
 
-@pytest.mark.parametrize("C, F", [(17, 33), (32, 16)])
-def test_channel_and_tap_tiled_weight_gradients_are_bit_identical(C, F):
-    # Both kernels add each element's terms in the same order, so which one the op
-    # picks (by channel count) never changes a result.
+@pytest.mark.parametrize("KH, KW, C, F", [(3, 3, 17, 33), (3, 3, 32, 16), (3, 3, 32, 64), (2, 2, 1, 35)])
+def test_weight_gradient_kernels_are_bit_identical(KH, KW, C, F, dtype):
+    # The kernels add each element's terms in the same order, so which one the op
+    # picks (by machine and channel count) never changes a result. The 16 x 16 channel
+    # tile is checked in float32 only, as before, which keeps its long compile out of
+    # the float64 cases.
     rng = np.random.default_rng(7)
-    x, dy = _random(rng, (9, 6, 7, C), np.float32), _random(rng, (9, 4, 5, F), np.float32)
-    by_taps, by_channels = (np.full((2, 3, 3, C, F), np.nan, np.float32) for _ in range(2))
+    x, dy = _random(rng, (9, 6, 7, C), dtype), _random(rng, (9, 7 - KH, 8 - KW, F), dtype)
+    tiled = [kernels.conv2d_backward_weight_avx2]
+    if dtype == np.float32:
+        tiled.append(kernels.conv2d_backward_weight_channels)
+    by_taps = np.full((2, KH, KW, C, F), np.nan, dtype)
     kernels.conv2d_backward_weight(x, dy, 1, by_taps)
-    kernels.conv2d_backward_weight_channels(x, dy, 1, by_channels)
-    assert_bitwise_equal(by_channels, by_taps)
+    for weight_kernel in tiled:
+        dw_chunks = np.full_like(by_taps, np.nan)
+        weight_kernel(x, dy, 1, dw_chunks)
+        assert_bitwise_equal(dw_chunks, by_taps)
+
+
+@pytest.mark.parametrize("geometry", GEOMETRIES + [(3, 7, 6, 32, 5, 3, 2, 1), (2, 9, 8, 33, 4, 2, 2, 2)])
+def test_input_gradient_kernels_are_bit_identical(geometry, dtype):
+    # AVX2's float64 kernel (2-position tiles) adds each element's terms in the same
+    # order as the 4-position one.
+    N, H, W, C, F, KH, KW, s = geometry
+    rng = np.random.default_rng(8)
+    wt = _random(rng, (KH, KW, F, C), dtype)
+    dy = _random(rng, conv2d_output_shape((N, H, W, C), (KH, KW, C, F), stride=s), dtype)
+    by_4, by_2 = (np.full((N, H, W, C), np.nan, dtype) for _ in range(2))
+    kernels.conv2d_backward_input(dy, wt, s, by_4)
+    kernels.conv2d_backward_input_avx2(dy, wt, s, by_2)
+    assert_bitwise_equal(by_2, by_4)
 
 
 @pytest.mark.parametrize("geometry", GEOMETRIES)
@@ -242,9 +265,11 @@ def test_float32_kernels_never_widen_to_double():
     y = np.empty((2, 3, 3, 4), f32)
     assert float64_instructions(kernels.conv2d_forward, x, w, b, 1, y) == []
     assert float64_instructions(kernels.conv2d_backward_input, y, np.ones((3, 3, 4, 3), f32), 1, x) == []
+    assert float64_instructions(kernels.conv2d_backward_input_avx2, y, np.ones((3, 3, 4, 3), f32), 1, x) == []
     dw_chunks = np.empty((1, 3, 3, 3, 4), f32)
     assert float64_instructions(kernels.conv2d_backward_weight, x, y, 1, dw_chunks) == []
     assert float64_instructions(kernels.conv2d_backward_weight_channels, x, y, 1, dw_chunks) == []
+    assert float64_instructions(kernels.conv2d_backward_weight_avx2, x, y, 1, dw_chunks) == []
     assert float64_instructions(kernels.sum_weight_chunks, dw_chunks, w) == []
     assert float64_instructions(kernels.conv2d_backward_bias, y, np.empty((1, 4), f32), b) == []
 

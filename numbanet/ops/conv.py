@@ -11,10 +11,12 @@ import numbers
 
 import numpy as np
 
+from numbanet._config import VECTOR_BYTES
 from numbanet.kernels import conv as kernels
 from numbanet.ops._validate import as_float_array, check_out, common_dtype, scratch
 
-# Input channels from which the weight gradient tiles over channels instead of taps.
+# Input channels from which the weight gradient tiles over channels instead of taps
+# (AVX-512 only: AVX2 has one tap-tiled kernel for every channel count).
 CHANNEL_TILE = 16
 
 __all__ = [
@@ -117,7 +119,8 @@ def conv2d_backward_input(dy, w, x_shape, *, stride=1, padding="valid", out=None
     """dx[n, i*s + kh, j*s + kw, c] += sum_f dy[n, i, j, f] * w[kh, kw, c, f] (gradient of conv2d w.r.t. x).
 
     Per tap a register-tiled matmul of dy with w[kh, kw]^T (transposed once per
-    call), added into the shifted input positions; one image per task.
+    call; 4-position x 16-channel tiles, 2 x 16 in float64 on AVX2), added into the
+    shifted input positions; one image per task.
 
     Parameters
     ----------
@@ -151,22 +154,29 @@ def conv2d_backward_input(dy, w, x_shape, *, stride=1, padding="valid", out=None
     out = check_out(out, x_shape, dtype, dy, w)
     wt = scratch("conv_wt", w.shape[:2] + w.shape[3:1:-1], dtype)
     wt[...] = w.transpose(0, 1, 3, 2)
+    # AVX2's 16 ymm registers hold the 4 x 16 tile in float32 (8 ymm) but not in
+    # float64 (16 ymm: spills), which has a 2 x 16 kernel there.
+    if VECTOR_BYTES < 64 and dtype == np.float64:
+        backward_input = kernels.conv2d_backward_input_avx2
+    else:
+        backward_input = kernels.conv2d_backward_input
     if padding == "same":
         top, left = _same_pads(w.shape)
         N, H, W, C = x_shape
         padded = np.empty((N, H + w.shape[0] - 1, W + w.shape[1] - 1, C), dtype=dtype)
-        kernels.conv2d_backward_input(dy, wt, 1, padded)
+        backward_input(dy, wt, 1, padded)
         out[...] = padded[:, top : top + H, left : left + W]
     else:
-        kernels.conv2d_backward_input(dy, wt, stride, out)
+        backward_input(dy, wt, stride, out)
     return out
 
 
 def conv2d_backward_weight(dy, x, w_shape, *, stride=1, padding="valid", out=None):
     """dw[kh, kw, c, f] = sum_{n, i, j} x[n, i*s + kh, j*s + kw, c] * dy[n, i, j, f] (gradient of conv2d w.r.t. w).
 
-    16 x 16-channel tiles of sums held in registers (4-tap x 16-channel tiles below 16
-    input channels); the batch is summed in fixed chunks of ``BATCH_CHUNK`` images
+    Tiles of sums held in registers, shaped for the CPU's SIMD registers: with
+    AVX-512 16 x 16 channels (4 taps x 16 channels below 16 input channels), with AVX2
+    3 taps x 32 channels; the batch is summed in fixed chunks of ``BATCH_CHUNK`` images
     whose partial sums are added in chunk order.
 
     Parameters
@@ -206,9 +216,12 @@ def conv2d_backward_weight(dy, x, w_shape, *, stride=1, padding="valid", out=Non
         out[...] = 0
         return out
     dw_chunks = scratch("conv_dw_chunks", (n_chunks,) + w_shape, dtype)
-    # Inputs with many channels have contiguous 16-channel runs to tile over; the
-    # first layer's single channel does not, so its tile spans 4 taps instead.
-    if x.shape[3] >= CHANNEL_TILE:
+    # With AVX-512, inputs with many channels have contiguous 16-channel runs to tile
+    # over; the first layer's single channel does not, so its tile spans 4 taps instead.
+    # AVX2's registers hold neither tile at full speed; its 3-tap tile serves both.
+    if VECTOR_BYTES < 64:
+        kernels.conv2d_backward_weight_avx2(x, dy, stride, dw_chunks)
+    elif x.shape[3] >= CHANNEL_TILE:
         kernels.conv2d_backward_weight_channels(x, dy, stride, dw_chunks)
     else:
         kernels.conv2d_backward_weight(x, dy, stride, dw_chunks)
