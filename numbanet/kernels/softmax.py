@@ -59,9 +59,10 @@ def exp_shifted_sum(x, shift, e, lanes):
     # softmax/log-softmax within ~2 eps at K = 1000, where a plain 16-lane sum reached
     # 4-5 eps (as torch does).
     k16 = x.shape[0] - x.shape[0] % 16
-    tail = x.dtype.type(0)
     for j in range(k16, x.shape[0]):
         e[j] = vexp(x[j] - shift)
+    tail = x.dtype.type(0)
+    for j in range(k16, x.shape[0]):
         tail += e[j]
     if k16 == 0:
         return tail
