@@ -387,7 +387,7 @@ class ConvnetEpochRatio:
     """numbanet / PyTorch time of one float32 convnet epoch over 60,000 samples on all
     threads (issue 6's target: <= 0.7 at 2 threads).
 
-    One round, one epoch each (about 20 s apiece here), both warmed up in ``setup``:
+    One round, one epoch each (28-32 s apiece on 2 Zen 3 cores), warmed up in ``setup``:
     asv runs a track benchmark once per run, so ``asv run --quick`` trains exactly one
     60k epoch per implementation; the run-to-run history supplies the repetition.
     """
