@@ -3,10 +3,10 @@
 Dimensions: M = rows of C (batch), K = inner (reduction) dimension, N = columns of C.
 Shapes: op(a) (M, K), op(b) (K, N), c (M, N), where op(a) is a, or a.T for a stored
 (K, M) with trans_a, and likewise for b. The tile kernels read op(a) in place through
-its strides (or from 16-row strips packed when a is large) and op(b) from contiguous (K, 16)
-panels packed by ``_pack_strip``. ``matmul_skinny_tn`` serves a transposed a times a B of at
-most 16 columns. Packed panels and scratch blocks live in a ``work`` array the caller
-passes (and reuses across calls), so no kernel allocates.
+its strides (or from 16-row strips packed when a is large) and op(b) from contiguous
+(K, 16) panels packed by ``_pack_strip``. ``matmul_skinny_tn`` serves a transposed a
+times a B of at most 16 columns. Packed panels and scratch blocks live in a ``work``
+array the caller passes (and reuses across calls), so no kernel allocates.
 
 Every output element is a plain sum over k = 0, 1, ..., K-1 in that order, started at
 zero, with one multiply and one add per term (fastmath=False: no FMA contraction). The
@@ -74,8 +74,9 @@ def _tile8(a, r0, v, out, oi, oj):
     # whole k loop, which the SLP vectoriser turns into vector registers (see
     # ROWS_F32); each k then costs one load of v's 16 values (a whole contiguous row:
     # a column slice of a wider array cost 1.5x the time in slice arithmetic), 8
-    # broadcasts of a, and one vector multiply and add per register, and never touches C. Rows past the end
-    # of a repeat its last row (the caller discards their results), so a needs no padding;
+    # broadcasts of a, and one vector multiply and add per register, and never touches
+    # C. Rows past the end of a repeat its last row (the caller discards their
+    # results), so a needs no padding;
     # a is read through its strides, so a transposed operand is read in place.
     last = a.shape[0] - 1
     a0, a1, a2, a3 = a[min(r0, last)], a[min(r0 + 1, last)], a[min(r0 + 2, last)], a[min(r0 + 3, last)]
