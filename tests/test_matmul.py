@@ -7,13 +7,14 @@ import math
 import threading
 import tracemalloc
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helpers import EPS, assert_bitwise_equal, assert_thread_invariant, float64_instructions
-from numbanet import matmul
+from numbanet import _config, matmul
 from numbanet.kernels import matmul as kernels
 
 matmul_op = importlib.import_module("numbanet.ops.matmul")
@@ -275,3 +276,16 @@ def test_every_register_block_equals_naive_reference_bitwise(dtype, block, rows)
     kernels.matmul_reference(a[1:], v, expected)
     assert_bitwise_equal(out[1:rows, 2:18], expected)
     assert_bitwise_equal(out[rows, 2:18], expected[-1])
+
+
+@pytest.mark.parametrize("features, vector_bytes", [("+avx2,+avx512f,+fma", 64), ("+avx2,-avx512f,+fma", 32),
+                                                    ("+avx2,+avx512bw", 32), (None, None)])
+def test_register_blocks_are_sized_for_the_cpu_numba_targets(monkeypatch, features, vector_bytes):
+    # NUMBA_CPU_FEATURES (numba.config.CPU_FEATURES) overrides the host's own features;
+    # only AVX-512 Foundation ("avx512f") means 64-byte registers.
+    import llvmlite.binding
+
+    monkeypatch.setattr(numba.config, "CPU_FEATURES", features)
+    if vector_bytes is None:
+        vector_bytes = 64 if llvmlite.binding.get_host_cpu_features().get("avx512f", False) else 32
+    assert _config._host_vector_bytes() == vector_bytes
