@@ -54,6 +54,29 @@ def test_serial_and_parallel_paths_agree(name, dtype):
     assert_bitwise_equal(parallel, serial)
 
 
+@pytest.mark.parametrize("k", [1, 2, 10, 15])
+def test_short_rows_equal_the_row_kernels(name, dtype, k):
+    # Rows of K < 16 take the block-of-rows kernels; they must give the row kernels'
+    # bits, special values included.
+    x = (np.random.default_rng(6).standard_normal((300, k)) * 5).astype(dtype)
+    x[1, 0], x[2, :], x[3, -1], x[4, 0] = np.inf, -np.inf, np.nan, -np.inf
+    expected = np.empty_like(x)
+    getattr(kernels, f"{name}_forward_serial")(x, expected)
+    assert_bitwise_equal(OPS[name][0](x), expected)
+    short = np.empty_like(x)
+    getattr(kernels, f"{name}_forward_short")(x, short)
+    assert_bitwise_equal(short, expected)
+
+
+def test_short_rows_serial_and_parallel_paths_agree(name, dtype):
+    x = np.random.default_rng(7).standard_normal((2000, 10)).astype(dtype)
+    assert x.size > SERIAL_MAX_SIZE
+    serial = np.empty_like(x)
+    getattr(kernels, f"{name}_forward_short_serial")(x, serial)
+    assert_bitwise_equal(OPS[name][0](x), serial)
+    assert_thread_invariant(OPS[name][0], x)
+
+
 def test_thread_invariant(name, dtype):
     x = np.random.default_rng(2).standard_normal((64, 301)).astype(dtype)
     assert_thread_invariant(OPS[name][0], x)
@@ -81,13 +104,15 @@ def test_issue_examples(dtype):
         [np.inf, np.inf, 0],
     ],
 )
-def test_extreme_and_nonfinite_rows_match_scipy(name, dtype, row):
-    # Rows of K = 19 put the special entries among the 16 lanes and the tail.
-    x = np.zeros((2, 19), dtype=dtype)
-    x[0, [0, 7, 17]] = row
+@pytest.mark.parametrize("k", [3, 19])
+def test_extreme_and_nonfinite_rows_match_scipy(name, dtype, row, k):
+    # Rows of K = 19 put the special entries among the 16 lanes and the tail; rows of
+    # K = 3 take the short-row kernels.
+    x = np.zeros((2, k), dtype=dtype)
+    x[0, [0, 7, 17] if k == 19 else [0, 1, 2]] = row
     y = OPS[name][0](x)
     assert_close_to_reference(name, x, y)
-    np.testing.assert_array_equal(y[1], OPS[name][0](np.zeros(19, dtype)))  # other rows untouched
+    np.testing.assert_array_equal(y[1], OPS[name][0](np.zeros(k, dtype)))  # other rows untouched
 
 
 def test_denormal_inputs_give_uniform_rows(name, dtype):
@@ -181,7 +206,9 @@ def test_log_softmax_is_finite_and_nonpositive(x):
     assert np.isfinite(y).all() and (y <= 0).all()
 
 
-@pytest.mark.parametrize("kernel", [kernels.softmax_forward, kernels.softmax_forward_serial, kernels.log_softmax_forward, kernels.log_softmax_forward_serial])
+@pytest.mark.parametrize("kernel", [kernels.softmax_forward, kernels.softmax_forward_serial, kernels.log_softmax_forward, kernels.log_softmax_forward_serial,
+                                    kernels.softmax_forward_short, kernels.softmax_forward_short_serial,
+                                    kernels.log_softmax_forward_short, kernels.log_softmax_forward_short_serial])
 def test_float32_kernels_stay_float32(kernel):
     x = np.ones((2, 3), np.float32)
     assert float64_instructions(kernel, x, x.copy()) == []

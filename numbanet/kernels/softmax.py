@@ -7,7 +7,9 @@ row sum run in 16 lanes (partials combined in a fixed tree): that breaks the ser
 dependency chain of a running reduction, lets LLVM keep the lanes in SIMD registers,
 and fixes the summation order, so the result does not depend on the thread count
 (threads only ever split whole rows). ``vexp`` (kernels/exp.py) keeps the exp
-vectorised for float32.
+vectorised for float32. Rows shorter than one 16-lane block (10 classes) go through
+the ``*_short_rows`` kernels, which take the same steps in the same order as the row
+kernels, so the results are bitwise the same.
 """
 
 import numpy as np
@@ -164,3 +166,109 @@ def log_softmax_forward_serial(x, y):
     lanes = np.empty(32, dtype=x.dtype)
     for i in range(x.shape[0]):
         log_softmax_row(x[i], y[i], lanes)
+
+
+# Short rows (K < 16) are taken a block of rows at a time, each step over the whole
+# block: the exps run in one long vectorised loop over R * K entries, and the row max
+# and row sum advance all rows of the block one entry j at a time (R independent
+# chains instead of one chain of K per row). Each row's max and sum still run over j
+# in order, as in row_max's and exp_shifted_sum's tails.
+SHORT_ROW = 16
+SHORT_ROWS_PER_TASK = 256
+
+
+@serial_kernel
+def short_row_maxes(x, m):
+    # x: (R, K); m: (R,) <- row maxima ignoring NaN (-inf for an all-NaN row).
+    for i in range(x.shape[0]):
+        m[i] = x.dtype.type(-np.inf)
+    for j in range(x.shape[1]):
+        for i in range(x.shape[0]):
+            m[i] = x[i, j] if x[i, j] > m[i] else m[i]
+
+
+@serial_kernel
+def short_row_sums(y, s):
+    # y: (R, K); s: (R,) <- row sums, each over j in order.
+    for i in range(y.shape[0]):
+        s[i] = y.dtype.type(0)
+    for j in range(y.shape[1]):
+        for i in range(y.shape[0]):
+            s[i] += y[i, j]
+
+
+@serial_kernel
+def exp_minus_row_shifts(x, m, y):
+    # x, y: (R, K) C-contiguous; m: (R,). y[i, j] = exp(x[i, j] - m[i]).
+    for j in range(x.shape[1]):
+        for i in range(x.shape[0]):
+            y[i, j] = x[i, j] - m[i]
+    flat = y.reshape(y.size)
+    for f in range(flat.shape[0]):
+        flat[f] = vexp(flat[f])
+
+
+@serial_kernel
+def softmax_short_rows(x, y, m, s):
+    # x, y: (R, K) C-contiguous, K < 16; m, s: (R,) scratch. softmax_row of every row.
+    short_row_maxes(x, m)
+    exp_minus_row_shifts(x, m, y)
+    short_row_sums(y, s)
+    for i in range(x.shape[0]):
+        s[i] = x.dtype.type(1) / s[i]
+    for j in range(x.shape[1]):
+        for i in range(x.shape[0]):
+            y[i, j] = y[i, j] * s[i]
+
+
+@serial_kernel
+def log_softmax_short_rows(x, y, m, s):
+    # x, y: (R, K) C-contiguous, K < 16; m, s: (R,) scratch. log_softmax_row of every row.
+    short_row_maxes(x, m)
+    for i in range(x.shape[0]):
+        if m[i] == -np.inf:
+            m[i] = x.dtype.type(0)
+    exp_minus_row_shifts(x, m, y)
+    short_row_sums(y, s)
+    for i in range(x.shape[0]):
+        s[i] = np.log(s[i])
+    for j in range(x.shape[1]):
+        for i in range(x.shape[0]):
+            y[i, j] = (x[i, j] - m[i]) - s[i]
+    for i in range(x.shape[0]):
+        if m[i] == np.inf:
+            log_softmax_row_with_inf(x[i], y[i])
+
+
+@serial_kernel
+def softmax_forward_short_serial(x, y):
+    # x, y: (N, K), K < 16.
+    m, s = np.empty(x.shape[0], x.dtype), np.empty(x.shape[0], x.dtype)
+    softmax_short_rows(x, y, m, s)
+
+
+@serial_kernel
+def log_softmax_forward_short_serial(x, y):
+    # x, y: (N, K), K < 16.
+    m, s = np.empty(x.shape[0], x.dtype), np.empty(x.shape[0], x.dtype)
+    log_softmax_short_rows(x, y, m, s)
+
+
+@kernel
+def softmax_forward_short(x, y):
+    # x, y: (N, K), K < 16. Tasks of SHORT_ROWS_PER_TASK rows in parallel.
+    for task in prange((x.shape[0] + SHORT_ROWS_PER_TASK - 1) // SHORT_ROWS_PER_TASK):
+        m, s = np.empty(SHORT_ROWS_PER_TASK, x.dtype), np.empty(SHORT_ROWS_PER_TASK, x.dtype)
+        lo = task * SHORT_ROWS_PER_TASK
+        hi = min(lo + SHORT_ROWS_PER_TASK, x.shape[0])
+        softmax_short_rows(x[lo:hi], y[lo:hi], m[:hi - lo], s[:hi - lo])
+
+
+@kernel
+def log_softmax_forward_short(x, y):
+    # x, y: (N, K), K < 16. Tasks of SHORT_ROWS_PER_TASK rows in parallel.
+    for task in prange((x.shape[0] + SHORT_ROWS_PER_TASK - 1) // SHORT_ROWS_PER_TASK):
+        m, s = np.empty(SHORT_ROWS_PER_TASK, x.dtype), np.empty(SHORT_ROWS_PER_TASK, x.dtype)
+        lo = task * SHORT_ROWS_PER_TASK
+        hi = min(lo + SHORT_ROWS_PER_TASK, x.shape[0])
+        log_softmax_short_rows(x[lo:hi], y[lo:hi], m[:hi - lo], s[:hi - lo])

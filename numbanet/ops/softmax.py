@@ -20,13 +20,15 @@ def _check_axis(axis, ndim):
         )
 
 
-def _rowwise(parallel_kernel, serial_kernel, x, axis, out):
+def _rowwise(row_kernels, short_kernels, x, axis, out):
+    # *_kernels: (parallel, serial) pairs; the short pair serves rows of K < SHORT_ROW.
     x = as_float_array(x, "x", ndim=(1, 2))
     _check_axis(axis, x.ndim)
     out = check_out(out, x.shape, x.dtype, x)
     rows_x, rows_out = (x, out) if x.ndim == 2 else (x[np.newaxis], out[np.newaxis])
     if x.size:
-        (serial_kernel if x.size <= SERIAL_MAX_SIZE else parallel_kernel)(rows_x, rows_out)
+        parallel, serial = short_kernels if x.shape[-1] < _k.SHORT_ROW else row_kernels
+        (serial if x.size <= SERIAL_MAX_SIZE else parallel)(rows_x, rows_out)
     return out
 
 
@@ -64,7 +66,8 @@ def softmax(x, *, axis=-1, out=None):
     0; a row holding NaN or +inf, or only -inf, is NaN. float32 error at 8192 x 1000
     (standard normal x 3): <= 2 eps in max|y32 - y64| / max(|y64|, 1).
     """
-    return _rowwise(_k.softmax_forward, _k.softmax_forward_serial, x, axis, out)
+    return _rowwise((_k.softmax_forward, _k.softmax_forward_serial),
+                    (_k.softmax_forward_short, _k.softmax_forward_short_serial), x, axis, out)
 
 
 def log_softmax(x, *, axis=-1, out=None):
@@ -100,4 +103,5 @@ def log_softmax(x, *, axis=-1, out=None):
     Non-finite input follows ``scipy.special.log_softmax`` (an infinite row max is
     replaced by 0). float32 error at 8192 x 1000: <= 2 eps in the scaled metric.
     """
-    return _rowwise(_k.log_softmax_forward, _k.log_softmax_forward_serial, x, axis, out)
+    return _rowwise((_k.log_softmax_forward, _k.log_softmax_forward_serial),
+                    (_k.log_softmax_forward_short, _k.log_softmax_forward_short_serial), x, axis, out)
