@@ -22,7 +22,7 @@ matmul_op = importlib.import_module("numbanet.ops.matmul")
 TRANSPOSES = list(itertools.product([False, True], repeat=2))
 
 # (M, K, N): odd and prime sizes; with trans_a, N <= 16 takes the skinny kernel (the
-# M = 521 one over full 64-row strips and a partial one); the last two reach the
+# M = 521 one over full 32- or 64-row strips and a partial one); the last two reach the
 # packed-operand and parallel paths (an operand of >= 2**18 elements, >= 2**21
 # multiply-adds).
 SHAPES = [(1, 1, 1), (3, 17, 257), (257, 3, 17), (17, 257, 3), (16, 32, 16), (20, 520, 521), (521, 520, 3)]
@@ -276,6 +276,22 @@ def test_every_register_block_equals_naive_reference_bitwise(dtype, block, rows)
     kernels.matmul_reference(a[1:], v, expected)
     assert_bitwise_equal(out[1:rows, 2:18], expected)
     assert_bitwise_equal(out[rows, 2:18], expected[-1])
+
+
+@pytest.mark.parametrize("block, rows", [(kernels._skinny_block64, 64), (kernels._skinny_block32, 32)])
+def test_every_skinny_block_equals_naive_reference_bitwise(dtype, block, rows):
+    # The host runs only its own skinny block (SKINNY_ROWS); this covers both. The block
+    # reads rows i0:i0+rows of op(a) = a.T and columns j0, j0 + 1 of v; the last column
+    # of v is repeated past its end.
+    a, v = operands(rows + 3, 29, 5, dtype, trans_a=True)
+    out = np.full((2, rows), np.nan, dtype)
+    expected = np.empty((rows + 3, 5), dtype)
+    kernels.matmul_reference(np.ascontiguousarray(a.T), v, expected)
+    block(a, 3, v, 4, out)
+    assert_bitwise_equal(out[0], expected[3:, 4])
+    assert_bitwise_equal(out[1], expected[3:, 4])
+    block(a, 2, v, 1, out)
+    assert_bitwise_equal(out, expected[2:rows + 2, 1:3].T)
 
 
 @pytest.mark.parametrize("features, vector_bytes", [("+avx2,+avx512f,+fma", 64), ("+avx2,-avx512f,+fma", 32),

@@ -265,33 +265,32 @@ def matmul_tiles(a, trans_a, b, trans_b, c, pack_a, work):
 
 # A skinny C (N <= 16 columns) from a transposed a (dW = x.T @ dy with 10 classes): a
 # 16-wide row of C would leave 6 of 16 lanes idle, so this kernel runs its vectors down
-# the columns of C instead, over 64 rows read in place from a (contiguous there), two
-# columns at a time: 8 registers of accumulators, no idle lane when N is even.
-SKINNY_ROWS = 64
+# the columns of C instead, over SKINNY_ROWS rows read in place from a (contiguous
+# there), two columns at a time: 4 or 8 16-wide tuples of accumulators, no idle lane
+# when N is even. 64 rows fill 8 of AVX-512's 32 zmm registers; on AVX2 they would take
+# all 16 ymm ones and spill, so 32 rows there.
+SKINNY_ROWS = 64 if VECTOR_BYTES == 64 else 32
 
 
 @serial_kernel
-def _load64(r):
-    # r: (64,) -> its values as four 16-tuples (literal indices: one slice per row of a).
+def _load32(r):
+    # r: (32,) -> its values as two 16-tuples (literal indices: one slice per row of a).
     return ((r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7],
              r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]),
             (r[16], r[17], r[18], r[19], r[20], r[21], r[22], r[23],
-             r[24], r[25], r[26], r[27], r[28], r[29], r[30], r[31]),
-            (r[32], r[33], r[34], r[35], r[36], r[37], r[38], r[39],
-             r[40], r[41], r[42], r[43], r[44], r[45], r[46], r[47]),
-            (r[48], r[49], r[50], r[51], r[52], r[53], r[54], r[55],
-             r[56], r[57], r[58], r[59], r[60], r[61], r[62], r[63]))
+             r[24], r[25], r[26], r[27], r[28], r[29], r[30], r[31]))
 
 
 @serial_kernel
-def _skinny_block(a, i0, v, j0, out):
+def _skinny_block64(a, i0, v, j0, out):
     # a: (K, >= i0 + 64), op(a) = a.T; v: (K, N) any strides; out: (2, 64);
     # out[u, r] = sum over k of a[k, i0 + r] * v[k, min(j0 + u, N - 1)].
     jb = min(j0 + 1, v.shape[1] - 1)
     z = out.dtype.type(0)
     p0 = p1 = p2 = p3 = q0 = q1 = q2 = q3 = (z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z)
     for k in range(a.shape[0]):
-        x0, x1, x2, x3 = _load64(a[k, i0:i0 + SKINNY_ROWS])
+        x0, x1 = _load32(a[k, i0:i0 + 32])
+        x2, x3 = _load32(a[k, i0 + 32:i0 + 64])
         s, t = v[k, j0], v[k, jb]
         p0, p1 = _add_scaled16(p0, s, x0), _add_scaled16(p1, s, x1)
         p2, p3 = _add_scaled16(p2, s, x2), _add_scaled16(p3, s, x3)
@@ -307,15 +306,36 @@ def _skinny_block(a, i0, v, j0, out):
     _store16(out[1, 48:64], q3)
 
 
+@serial_kernel
+def _skinny_block32(a, i0, v, j0, out):
+    # _skinny_block64 over 32 rows; out: (2, 32).
+    jb = min(j0 + 1, v.shape[1] - 1)
+    z = out.dtype.type(0)
+    p0 = p1 = q0 = q1 = (z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z)
+    for k in range(a.shape[0]):
+        x0, x1 = _load32(a[k, i0:i0 + 32])
+        s, t = v[k, j0], v[k, jb]
+        p0, p1 = _add_scaled16(p0, s, x0), _add_scaled16(p1, s, x1)
+        q0, q1 = _add_scaled16(q0, t, x0), _add_scaled16(q1, t, x1)
+    _store16(out[0, 0:16], p0)
+    _store16(out[0, 16:32], p1)
+    _store16(out[1, 0:16], q0)
+    _store16(out[1, 16:32], q1)
+
+
+_skinny_block = _skinny_block64 if SKINNY_ROWS == 64 else _skinny_block32
+
+
 def skinny_workspace_rows(K):
-    """Rows of the (rows, 64) ``work`` array that ``matmul_skinny_tn`` needs."""
+    """Rows of the (rows, SKINNY_ROWS) ``work`` array that ``matmul_skinny_tn`` needs."""
     return K + 2
 
 
 @serial_kernel
 def matmul_skinny_tn(a, b, trans_b, c, work):
     # a: (K, M), op(a) = a.T; b: (K, N), or (N, K) with trans_b; c: (M, N) with N <= 16;
-    # work: (>= skinny_workspace_rows, 64). Serial: it serves shapes below SERIAL_MACS.
+    # work: (>= skinny_workspace_rows, SKINNY_ROWS). Serial: it serves shapes below
+    # SERIAL_MACS.
     M, N = c.shape
     K = a.shape[0]
     v = b.T if trans_b else b

@@ -86,10 +86,10 @@ def matmul(a, b, *, trans_a=False, trans_b=False, out=None):
 
     Each element of C is summed over k in order, in the inputs' dtype, in registers
     (blocks of 16 columns and 2-8 rows of C sized to the host's vector registers, or
-    64 x 2 column blocks when a transposed ``a`` meets a B of at most 16 columns); a
-    transposed ``a`` is read in place through its strides and B is copied into
-    16-column panels as BLAS does, so no transposed copy is made and results are
-    bit-identical for any thread count. The packing buffers live in a
+    32 x 2 (AVX2) or 64 x 2 (AVX-512) column blocks when a transposed ``a`` meets a B
+    of at most 16 columns); a transposed ``a`` is read in place through its strides
+    and B is copied into 16-column panels as BLAS does, so no transposed copy is made
+    and results are bit-identical for any thread count. The packing buffers live in a
     per-thread workspace reused across calls: with ``out`` given, a steady-state call
     allocates nothing.
 
