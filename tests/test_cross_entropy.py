@@ -64,6 +64,23 @@ def test_serial_and_parallel_paths_agree(dtype):
     assert_bitwise_equal(runs[0][1], runs[1][1])
 
 
+@pytest.mark.parametrize("k", [1, 2, 10, 15])
+def test_short_rows_equal_the_row_kernels(dtype, k):
+    # Rows of K < 16 take the block-of-rows kernels; they must give the row kernels'
+    # bits, special values included, serial and parallel.
+    logits, labels = batch(2000, k, dtype)
+    logits[1, 0], logits[2, :], logits[3, -1], logits[4, 0] = np.inf, -np.inf, np.nan, -np.inf
+    labels = labels.astype(np.intp)
+    expected_loss, expected_grad = np.empty(2000, dtype), np.empty_like(logits)
+    kernels.softmax_cross_entropy_forward_backward_serial(logits, labels, expected_loss, expected_grad)
+    for kernel in (kernels.softmax_cross_entropy_forward_backward_short,
+                   kernels.softmax_cross_entropy_forward_backward_short_serial):
+        loss, grad = np.empty(2000, dtype), np.empty_like(logits)
+        kernel(logits, labels, loss, grad)
+        assert_bitwise_equal(loss, expected_loss)
+        assert_bitwise_equal(grad, expected_grad)
+
+
 def test_thread_invariant(dtype):
     logits, labels = batch(64, 301, dtype)
     assert_thread_invariant(lambda: softmax_cross_entropy(logits, labels))
@@ -204,7 +221,8 @@ def test_from_probs_clips(dtype):
 
 @pytest.mark.parametrize(
     "kernel",
-    [kernels.softmax_cross_entropy_forward_backward, kernels.softmax_cross_entropy_forward_backward_serial],
+    [kernels.softmax_cross_entropy_forward_backward, kernels.softmax_cross_entropy_forward_backward_serial,
+     kernels.softmax_cross_entropy_forward_backward_short, kernels.softmax_cross_entropy_forward_backward_short_serial],
 )
 def test_float32_kernels_stay_float32(kernel):
     z = np.ones((3, 4), np.float32)

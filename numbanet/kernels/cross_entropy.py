@@ -11,7 +11,10 @@ import numpy as np
 from numba import prange
 
 from numbanet._config import kernel, serial_kernel
-from numbanet.kernels.softmax import ROWS_PER_TASK, exp_shifted_sum, row_max
+from numbanet.kernels.softmax import (
+    ROWS_PER_TASK, SHORT_ROWS_PER_TASK, exp_minus_row_shifts, exp_shifted_sum, row_max, short_row_maxes,
+    short_row_sums,
+)
 
 
 @serial_kernel
@@ -48,6 +51,44 @@ def softmax_cross_entropy_forward_backward_serial(z, labels, loss, dz):
     lanes = np.empty(32, dtype=z.dtype)
     for i in range(z.shape[0]):
         loss[i] = softmax_cross_entropy_row(z[i], labels[i], inv_n, dz[i], lanes)
+
+
+@serial_kernel
+def softmax_cross_entropy_short_rows(z, labels, inv_n, loss, dz, m, s):
+    # z, dz: (R, K) C-contiguous, K < 16; labels, loss, m, s: (R,), m and s scratch.
+    # softmax_cross_entropy_row of every row, its max, exps and sums taken over the
+    # whole block at once (see the short-row kernels of kernels/softmax.py).
+    short_row_maxes(z, m)
+    exp_minus_row_shifts(z, m, dz)
+    short_row_sums(dz, s)
+    one = z.dtype.type(1)
+    for i in range(z.shape[0]):
+        label = labels[i]
+        e_label = dz[i, label]
+        scale = inv_n / s[i]
+        for j in range(z.shape[1]):
+            dz[i, j] = dz[i, j] * scale
+        dz[i, label] = (e_label / s[i] - one) * inv_n
+        loss[i] = np.log(s[i]) - (z[i, label] - m[i])
+
+
+@kernel
+def softmax_cross_entropy_forward_backward_short(z, labels, loss, dz):
+    # softmax_cross_entropy_forward_backward for K < 16, in tasks of SHORT_ROWS_PER_TASK rows.
+    inv_n = z.dtype.type(1) / z.dtype.type(z.shape[0])
+    for task in prange((z.shape[0] + SHORT_ROWS_PER_TASK - 1) // SHORT_ROWS_PER_TASK):
+        m, s = np.empty(SHORT_ROWS_PER_TASK, z.dtype), np.empty(SHORT_ROWS_PER_TASK, z.dtype)
+        lo = task * SHORT_ROWS_PER_TASK
+        hi = min(lo + SHORT_ROWS_PER_TASK, z.shape[0])
+        softmax_cross_entropy_short_rows(z[lo:hi], labels[lo:hi], inv_n, loss[lo:hi], dz[lo:hi], m[:hi - lo], s[:hi - lo])
+
+
+@serial_kernel
+def softmax_cross_entropy_forward_backward_short_serial(z, labels, loss, dz):
+    # softmax_cross_entropy_forward_backward_short on one thread.
+    inv_n = z.dtype.type(1) / z.dtype.type(z.shape[0])
+    m, s = np.empty(z.shape[0], z.dtype), np.empty(z.shape[0], z.dtype)
+    softmax_cross_entropy_short_rows(z, labels, inv_n, loss, dz, m, s)
 
 
 @serial_kernel
