@@ -15,8 +15,8 @@ from numbanet.ops.conv import (
 )
 
 # (N, H, W, C, F, KH, KW, stride): 1x1 kernels, 1 channel, prime sizes, strides 2 and 3,
-# and counts of positions, taps and channels on both sides of the kernels' 4 x 16 and
-# 3 x 32 tiles.
+# and counts of positions, taps and channels on both sides of the kernels' 4 x 16,
+# 2 x 32, 3 x 32 and 6 x 16 tiles.
 GEOMETRIES = [
     (2, 7, 9, 2, 5, 3, 3, 1),
     (3, 17, 13, 1, 17, 3, 3, 1),
@@ -104,15 +104,20 @@ def test_same_padding_matches_scipy(kernel_size, dtype):
 
 @pytest.mark.parametrize("geometry", GEOMETRIES)
 def test_register_blocked_forward_equals_naive_loop(geometry, dtype):
+    # Both tiles (4 x 16 and 2 x 32), whichever the op picks for the channel count.
     N, H, W, C, F, KH, KW, s = geometry
     rng = np.random.default_rng(1)
     x, w, b = _random(rng, (N, H, W, C), dtype), _random(rng, (KH, KW, C, F), dtype), _random(rng, F, dtype)
     naive = np.empty(conv2d_output_shape(x.shape, w.shape, stride=s), dtype=dtype)
     kernels.conv2d_forward_naive(x, w, b, s, naive)
     assert_bitwise_equal(conv2d(x, w, b, stride=s), naive)
+    for forward in (kernels.conv2d_forward, kernels.conv2d_forward_wide):
+        y = np.full_like(naive, np.nan)
+        forward(x.reshape(N, H, W * C), w.reshape(KH, KW * C, F), b, C, s, y)
+        assert_bitwise_equal(y, naive)
 
 
-@pytest.mark.parametrize("KH, KW, C, F", [(3, 3, 17, 33), (3, 3, 32, 16), (3, 3, 32, 64), (2, 2, 1, 35)])
+@pytest.mark.parametrize("KH, KW, C, F", [(3, 3, 17, 33), (3, 3, 32, 16), (3, 3, 32, 64), (2, 2, 1, 35), (2, 3, 2, 15)])
 def test_weight_gradient_kernels_are_bit_identical(KH, KW, C, F, dtype):
     # The kernels add each element's terms in the same order, so which one the op
     # picks (by machine and channel count) never changes a result. The 16 x 16 channel
@@ -129,6 +134,9 @@ def test_weight_gradient_kernels_are_bit_identical(KH, KW, C, F, dtype):
         dw_chunks = np.full_like(by_taps, np.nan)
         weight_kernel(x, dy, 1, dw_chunks)
         assert_bitwise_equal(dw_chunks, by_taps)
+    by_rows = np.full_like(by_taps, np.nan)
+    kernels.conv2d_backward_weight_rows(x.reshape(9, 6, 7 * C), dy, C, 1, by_rows.reshape(2, KH, KW * C, F))
+    assert_bitwise_equal(by_rows, by_taps)
 
 
 @pytest.mark.parametrize("geometry", GEOMETRIES + [(3, 7, 6, 32, 5, 3, 2, 1), (2, 9, 8, 33, 4, 2, 2, 2)])
@@ -263,13 +271,15 @@ def test_float32_kernels_never_widen_to_double():
     f32 = np.float32
     x, w, b = np.ones((2, 5, 5, 3), f32), np.ones((3, 3, 3, 4), f32), np.ones(4, f32)
     y = np.empty((2, 3, 3, 4), f32)
-    assert float64_instructions(kernels.conv2d_forward, x, w, b, 1, y) == []
+    for forward in (kernels.conv2d_forward, kernels.conv2d_forward_wide):
+        assert float64_instructions(forward, x.reshape(2, 5, 15), w.reshape(3, 9, 4), b, 3, 1, y) == []
     assert float64_instructions(kernels.conv2d_backward_input, y, np.ones((3, 3, 4, 3), f32), 1, x) == []
     assert float64_instructions(kernels.conv2d_backward_input_avx2, y, np.ones((3, 3, 4, 3), f32), 1, x) == []
     dw_chunks = np.empty((1, 3, 3, 3, 4), f32)
     assert float64_instructions(kernels.conv2d_backward_weight, x, y, 1, dw_chunks) == []
     assert float64_instructions(kernels.conv2d_backward_weight_channels, x, y, 1, dw_chunks) == []
     assert float64_instructions(kernels.conv2d_backward_weight_avx2, x, y, 1, dw_chunks) == []
+    assert float64_instructions(kernels.conv2d_backward_weight_rows, x.reshape(2, 5, 15), y, 3, 1, dw_chunks.reshape(1, 3, 9, 4)) == []
     assert float64_instructions(kernels.sum_weight_chunks, dw_chunks, w) == []
     assert float64_instructions(kernels.conv2d_backward_bias, y, np.empty((1, 4), f32), b) == []
 

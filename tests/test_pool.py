@@ -113,6 +113,21 @@ def test_float32_kernels_never_widen_to_double():
     y = np.empty((2, 2, 2, 3), np.float32)
     assert float64_instructions(kernels.max_pool2d_forward, x, 2, y) == []
     assert float64_instructions(kernels.max_pool2d_backward, y, x, 2, np.empty_like(x)) == []
+    assert float64_instructions(kernels.max_pool2d_backward_2x2, y, x, np.empty_like(x)) == []
+
+
+@pytest.mark.parametrize("shape", [(2, 5, 7, 3), (3, 4, 4, 17), (1, 2, 3, 1)])
+def test_2x2_backward_kernel_equals_general_kernel(shape, dtype):
+    # Ties, NaNs in several window positions and odd leftover rows/columns.
+    rng = np.random.default_rng(shape[3])
+    x = rng.standard_normal(shape).astype(dtype)
+    x[0, 0, 0] = x[0, 0, 1]
+    x[0, 1, 1, 0] = x[-1, 1, 0, -1] = x[-1, 0, 1, -1] = np.nan
+    dy = rng.standard_normal((shape[0], shape[1] // 2, shape[2] // 2, shape[3])).astype(dtype)
+    general, by_2x2 = np.full_like(x, np.nan), np.full_like(x, np.nan)
+    kernels.max_pool2d_backward(dy, x, 2, general)
+    kernels.max_pool2d_backward_2x2(dy, x, by_2x2)
+    assert_bitwise_equal(by_2x2, general)
 
 
 def test_bad_arguments_raise():

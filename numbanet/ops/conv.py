@@ -15,8 +15,9 @@ from numbanet._config import VECTOR_BYTES
 from numbanet.kernels import conv as kernels
 from numbanet.ops._validate import as_float_array, check_out, common_dtype, scratch
 
-# Input channels from which the weight gradient tiles over channels instead of taps
-# (AVX-512 only: AVX2 has one tap-tiled kernel for every channel count).
+# Input channels from which the forward tiles 4 positions x 16 channels instead of
+# 2 x 32, and the weight gradient tiles 16 x 16 channels (AVX-512) or 6 taps of a
+# window row x 16 channels (AVX2) instead of 4 or 3 taps, each with its own row of x.
 CHANNEL_TILE = 16
 
 __all__ = [
@@ -65,8 +66,9 @@ def conv2d_output_shape(x_shape, w_shape, *, stride=1, padding="valid"):
 def conv2d(x, w, b=None, *, stride=1, padding="valid", out=None):
     """y[n, i, j, f] = b[f] + sum_{kh, kw, c} x[n, i*s + kh, j*s + kw, c] * w[kh, kw, c, f].
 
-    Direct convolution that reads x in place (no im2col copy) with 4-position x
-    16-channel tiles of sums held in registers, adding each output's taps in order.
+    Direct convolution that reads x in place (no im2col copy) with tiles of sums held
+    in registers (4 positions x 16 channels; 2 x 32 below 16 input channels), adding
+    each output's taps in order.
 
     Parameters
     ----------
@@ -111,7 +113,11 @@ def conv2d(x, w, b=None, *, stride=1, padding="valid", out=None):
     out = check_out(out, shape, dtype, x, w, b)
     if padding == "same":
         x = _pad_same(x, w.shape)
-    kernels.conv2d_forward(x, w, b, stride, out)
+    # Few input channels make short window rows, where a tile's setup per row of x
+    # dominates: 2 neighbouring positions x 32 channels share one row of x per tap row.
+    KH, KW, C, F = w.shape
+    forward = kernels.conv2d_forward_wide if C < CHANNEL_TILE else kernels.conv2d_forward
+    forward(_window_rows(x), w.reshape(KH, KW * C, F), b, C, stride, out)
     return out
 
 
@@ -176,8 +182,9 @@ def conv2d_backward_weight(dy, x, w_shape, *, stride=1, padding="valid", out=Non
 
     Tiles of sums held in registers, shaped for the CPU's SIMD registers: with
     AVX-512 16 x 16 channels (4 taps x 16 channels below 16 input channels), with AVX2
-    3 taps x 32 channels; the batch is summed in fixed chunks of ``BATCH_CHUNK`` images
-    whose partial sums are added in chunk order.
+    6 taps x 16 channels (3 taps x 32 channels below 16 input channels); the batch is
+    summed in fixed chunks of ``BATCH_CHUNK`` images whose partial sums are added in
+    chunk order.
 
     Parameters
     ----------
@@ -218,9 +225,16 @@ def conv2d_backward_weight(dy, x, w_shape, *, stride=1, padding="valid", out=Non
     dw_chunks = scratch("conv_dw_chunks", (n_chunks,) + w_shape, dtype)
     # With AVX-512, inputs with many channels have contiguous 16-channel runs to tile
     # over; the first layer's single channel does not, so its tile spans 4 taps instead.
-    # AVX2's registers hold neither tile at full speed; its 3-tap tile serves both.
+    # AVX2's registers hold neither tile at full speed: there many channels take 6
+    # consecutive taps of a window row x 16 channels, few channels 3 taps x 32.
+    KH, KW, C, F = w_shape
     if VECTOR_BYTES < 64:
-        kernels.conv2d_backward_weight_avx2(x, dy, stride, dw_chunks)
+        if C >= CHANNEL_TILE:
+            kernels.conv2d_backward_weight_rows(
+                _window_rows(x), dy, C, stride, dw_chunks.reshape(n_chunks, KH, KW * C, F)
+            )
+        else:
+            kernels.conv2d_backward_weight_avx2(x, dy, stride, dw_chunks)
     elif x.shape[3] >= CHANNEL_TILE:
         kernels.conv2d_backward_weight_channels(x, dy, stride, dw_chunks)
     else:
@@ -264,6 +278,12 @@ def conv2d_backward_bias(dy, *, out=None):
     db_chunks = scratch("conv_db_chunks", (n_chunks, F), dy.dtype)
     kernels.conv2d_backward_bias(dy, db_chunks, out)
     return out
+
+
+def _window_rows(x):
+    """(N, H, W, C) C-contiguous input viewed as (N, H, W*C): each window row contiguous."""
+    N, H, W, C = x.shape
+    return x.reshape(N, H, W * C)
 
 
 def _n_chunks(n):

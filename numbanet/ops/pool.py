@@ -83,7 +83,10 @@ def max_pool2d_backward(dy, x, pool_size=2, *, out=None):
     if dy.shape != expected:
         raise ValueError(f"`dy` must have the forward output's shape {expected}. Received: dy.shape={dy.shape}")
     out = check_out(out, x.shape, dtype, dy, x)
-    kernels.max_pool2d_backward(dy, x, S, out)
+    if S == 2:
+        kernels.max_pool2d_backward_2x2(dy, x, out)
+    else:
+        kernels.max_pool2d_backward(dy, x, S, out)
     return out
 
 
