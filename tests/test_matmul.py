@@ -278,6 +278,22 @@ def test_every_register_block_equals_naive_reference_bitwise(dtype, block, rows)
     assert_bitwise_equal(out[rows, 2:18], expected[-1])
 
 
+@pytest.mark.parametrize("M", [1, 2, 3, 5, 7, 13, 15, 16, 18, 31])
+def test_partial_row_tiles_equal_naive_reference_bitwise(dtype, M):
+    # The last tile's rows end inside or at the edge of a register block, with op(a)
+    # read in place and packed.
+    for trans_a in (False, True):
+        a, b = operands(M, 19, 21, dtype, trans_a)
+        a_op = np.ascontiguousarray(a.T) if trans_a else a
+        expected = np.empty((M, 21), dtype)
+        kernels.matmul_reference(a_op, b, expected)
+        for pack_a in (False, True):
+            c = np.full((M, 21), np.nan, dtype)
+            work = np.full((kernels.workspace_rows(M, 19, 21, pack_a), kernels.TILE), np.nan, dtype)
+            kernels.matmul_tiles_serial(a, trans_a, b, False, c, pack_a, work)
+            assert_bitwise_equal(c, expected)
+
+
 @pytest.mark.parametrize("block, rows", [(kernels._skinny_block64, 64), (kernels._skinny_block32, 32)])
 def test_every_skinny_block_equals_naive_reference_bitwise(dtype, block, rows):
     # The host runs only its own skinny block (SKINNY_ROWS); this covers both. The block

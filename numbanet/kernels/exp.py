@@ -23,6 +23,7 @@ from numba import prange, types
 from numba.extending import intrinsic, overload
 
 from numbanet._config import kernel
+from numbanet.kernels.fma import fma
 
 _F32 = np.float32
 LOG2E = _F32(1.44269504088896341)
@@ -68,27 +69,14 @@ def _times_pow2_f32(typingctx, p, n):
     return sig, codegen
 
 
-@intrinsic
-def _fma_f32(typingctx, a, b, c):
-    """a * b + c rounded once (llvm.fma: one vector instruction where the CPU has FMA)."""
-    sig = types.float32(types.float32, types.float32, types.float32)
-
-    def codegen(context, builder, signature, args):
-        f32 = ir.FloatType()
-        fma = builder.module.declare_intrinsic("llvm.fma", [f32], ir.FunctionType(f32, [f32] * 3))
-        return builder.call(fma, args)
-
-    return sig, codegen
-
-
 def _exp_f32(x):
     # exp(x) for one float32; NaN passes through, -inf -> 0, +inf -> inf.
     xc = x if x > X_MIN else X_MIN  # also maps NaN to X_MIN (fptosi of NaN is poison)
     xc = xc if xc < X_MAX else X_MAX
-    n = _fma_f32(xc, LOG2E, ROUND_MAGIC) - ROUND_MAGIC
-    r = _fma_f32(-n, LN2_LO, _fma_f32(-n, LN2_HI, xc))
-    poly = _fma_f32(_fma_f32(_fma_f32(_fma_f32(_fma_f32(P5, r, P4), r, P3), r, P2), r, P1), r, P0)
-    e = _times_pow2_f32(_fma_f32(poly, r * r, r) + ONE, n)
+    n = fma(xc, LOG2E, ROUND_MAGIC) - ROUND_MAGIC
+    r = fma(-n, LN2_LO, fma(-n, LN2_HI, xc))
+    poly = fma(fma(fma(fma(fma(P5, r, P4), r, P3), r, P2), r, P1), r, P0)
+    e = _times_pow2_f32(fma(poly, r * r, r) + ONE, n)
     return e if x == x else x
 
 

@@ -9,14 +9,16 @@ times a B of at most 16 columns. Packed panels and scratch blocks live in a ``wo
 array the caller passes (and reuses across calls), so no kernel allocates.
 
 Every output element is a plain sum over k = 0, 1, ..., K-1 in that order, started at
-zero, with one multiply and one add per term (fastmath=False: no FMA contraction). The
-order depends on nothing else, so the fast kernels equal ``matmul_reference`` bit for
-bit and the result is the same for any thread count and any partition of C.
+zero, each term added by one fused multiply-add (``fma``, kernels/fma.py: a * b + acc
+rounded once, exactly specified, so the same on every CPU). The order depends on
+nothing else, so the fast kernels equal ``matmul_reference`` bit for bit and the
+result is the same for any thread count and any partition of C.
 """
 
 from numba import prange
 
 from numbanet._config import VECTOR_BYTES, kernel, serial_kernel
+from numbanet.kernels.fma import fma
 
 # Output tiles are 16 x 16 (16 float32 lanes fill one AVX-512 register), computed as
 # register blocks of whole 16-wide rows of C.
@@ -38,7 +40,7 @@ def matmul_reference(a, b, c):
         for j in range(b.shape[1]):
             acc = zero
             for k in range(a.shape[1]):
-                acc += a[i, k] * b[k, j]
+                acc = fma(a[i, k], b[k, j], acc)
             c[i, j] = acc
 
 
@@ -51,11 +53,11 @@ def _load16(r):
 
 @serial_kernel
 def _add_scaled16(c, a, b):
-    # c + a * b for a 16-tuple c, scalar a, 16-tuple b (one vector multiply and add).
-    return (c[0] + a * b[0], c[1] + a * b[1], c[2] + a * b[2], c[3] + a * b[3],
-            c[4] + a * b[4], c[5] + a * b[5], c[6] + a * b[6], c[7] + a * b[7],
-            c[8] + a * b[8], c[9] + a * b[9], c[10] + a * b[10], c[11] + a * b[11],
-            c[12] + a * b[12], c[13] + a * b[13], c[14] + a * b[14], c[15] + a * b[15])
+    # c + a * b for a 16-tuple c, scalar a, 16-tuple b (one vector fused multiply-add).
+    return (fma(a, b[0], c[0]), fma(a, b[1], c[1]), fma(a, b[2], c[2]), fma(a, b[3], c[3]),
+            fma(a, b[4], c[4]), fma(a, b[5], c[5]), fma(a, b[6], c[6]), fma(a, b[7], c[7]),
+            fma(a, b[8], c[8]), fma(a, b[9], c[9]), fma(a, b[10], c[10]), fma(a, b[11], c[11]),
+            fma(a, b[12], c[12]), fma(a, b[13], c[13]), fma(a, b[14], c[14]), fma(a, b[15], c[15]))
 
 
 @serial_kernel
@@ -74,7 +76,7 @@ def _tile8(a, r0, v, out, oi, oj):
     # whole k loop, which the SLP vectoriser turns into vector registers (see
     # ROWS_F32); each k then costs one load of v's 16 values (a whole contiguous row:
     # a column slice of a wider array cost 1.5x the time in slice arithmetic), 8
-    # broadcasts of a, and one vector multiply and add per register, and never touches
+    # broadcasts of a, and one vector fused multiply-add per register, and never touches
     # C. Rows past the end of a repeat its last row (the caller discards their
     # results), so a needs no padding;
     # a is read through its strides, so a transposed operand is read in place.
@@ -143,6 +145,16 @@ _block_f32, _block_f64 = _BLOCKS[ROWS_F32], _BLOCKS[ROWS_F64]
 
 
 @serial_kernel
+def _nth_block_f64(rows, n, v, out, oi, oj):
+    # Block n of a float64 tile: out[oi+h:oi+h+R] = rows[h:h+R] @ v for R = ROWS_F64 and
+    # h = n R. A call of its own: with the 2-row blocks of AVX2 called straight from
+    # the tile, LLVM jammed the k loops of two blocks into one 4-row loop whose 16
+    # accumulators spilled (1.2-1.4x the time).
+    h = ROWS_F64 * n
+    _block_f64(rows, h, v, out, oi + h, oj)
+
+
+@serial_kernel
 def _output_tile(a, trans_a, c, work, a_first, b_base, scratch_base, t):
     # Tile t of C in row-major order over the tile grid: c[i0:i0+16, j0:j0+16].
     # op(a) rows i0:i0+16 come from a in place (a.T when trans_a), or from the packed
@@ -174,8 +186,8 @@ def _output_tile(a, trans_a, c, work, a_first, b_base, scratch_base, t):
         for h in range(0, TILE, ROWS_F32):
             _block_f32(rows, h, v, out, oi + h, oj)
     else:
-        for h in range(0, TILE, ROWS_F64):
-            _block_f64(rows, h, v, out, oi + h, oj)
+        for n in range(TILE // ROWS_F64):
+            _nth_block_f64(rows, n, v, out, oi, oj)
     if not full:
         for i in range(min(TILE, M - i0)):
             for j in range(min(TILE, N - j0)):
