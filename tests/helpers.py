@@ -88,3 +88,11 @@ def float64_instructions(kernel, *args):
         if not name.startswith(_WRAPPER_PREFIXES):
             found += _DOUBLE_INSTRUCTIONS.findall(body)
     return found
+
+
+def fused_pair(dtype):
+    """(x, y) with x . y = [1, a] . [-(1 + 2 eps'), a] = a*a - (1 + 2 eps') = eps'^2 exactly, where
+    a = 1 + eps' and eps' = 2**-12 (float32) or 2**-27 (float64): a sum whose terms are
+    fused multiply-adds gives eps'^2, one that rounds a*a first gives 0."""
+    e = 2.0 ** (-12 if np.dtype(dtype) == np.float32 else -27)
+    return np.array([1, 1 + e], dtype), np.array([-(1 + 2 * e), 1 + e], dtype), dtype(e * e)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.signal import correlate2d
 
-from helpers import EPS, assert_bitwise_equal, assert_thread_invariant, float64_instructions
+from helpers import EPS, assert_bitwise_equal, assert_thread_invariant, float64_instructions, fused_pair
 from numbanet.kernels import conv as kernels
 from numbanet.ops.conv import (
     conv2d,
@@ -327,3 +327,19 @@ def test_bad_arguments_raise():
         conv2d_backward_weight(dy, x, (3, 3, 1, 4.0))
     with pytest.raises(ValueError, match=r"`dy` must be 4-D"):
         conv2d_backward_bias(np.ones((2, 4)))
+
+
+@pytest.mark.parametrize("channels_out", [1, 16, 32])
+def test_each_tap_is_one_fused_multiply_add(dtype, channels_out):
+    # A 1 x 1 convolution over 2 channels is x . y per output, with the pair whose
+    # fused sum is eps'^2 and whose separately rounded sum is 0: the forward's plain
+    # loop (F = 1) and both tiles (16 and 32 output channels), and the weight gradient.
+    x, y, expected = fused_pair(dtype)
+    images = np.tile(x, (2, 5, 6, 1))
+    w = np.tile(y[None, None, :, None], (1, 1, 1, channels_out))
+    assert (conv2d(images, w) == expected).all()
+    dy = np.zeros((2, 5, 6, channels_out), dtype)
+    dy[0, 0, 0], dy[0, 0, 1] = -(1 + 2 * (x[1] - 1)), x[1]
+    taps = np.zeros((2, 5, 6, 2), dtype)
+    taps[0, 0, 0], taps[0, 0, 1] = 1, x[1]
+    assert (conv2d_backward_weight(dy, taps, w.shape)[0, 0, 0] == expected).all()

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import EPS, assert_bitwise_equal, assert_thread_invariant, float64_instructions
+from helpers import EPS, assert_bitwise_equal, assert_thread_invariant, float64_instructions, fused_pair
 from numbanet import _config, matmul
 from numbanet.kernels import matmul as kernels
 
@@ -321,3 +321,14 @@ def test_register_blocks_are_sized_for_the_cpu_numba_targets(monkeypatch, featur
     if vector_bytes is None:
         vector_bytes = 64 if llvmlite.binding.get_host_cpu_features().get("avx512f", False) else 32
     assert _config._host_vector_bytes() == vector_bytes
+
+
+@pytest.mark.parametrize("M, N, trans_a", [(1, 1, False), (20, 18, False), (300, 10, True), (40, 3, True)])
+def test_each_term_is_one_fused_multiply_add(dtype, M, N, trans_a):
+    # Every element of C is x . y for the pair whose fused sum is eps'^2 and whose
+    # separately rounded sum is 0; the shapes reach the tile blocks (float32 and
+    # float64), partial tiles and the skinny kernel.
+    x, y, expected = fused_pair(dtype)
+    a = np.tile(x, (M, 1))
+    c = matmul(np.ascontiguousarray(a.T) if trans_a else a, np.tile(y[:, None], (1, N)), trans_a=trans_a)
+    assert (c == expected).all()

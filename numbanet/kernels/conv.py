@@ -103,10 +103,10 @@ def conv2d_forward(x, w, b, C, stride, y):
     the Keras weights): a window row x[n, oh*s + kh, ow*s : ow*s + KW, :] is the KW*C
     contiguous values x[n, oh*s + kh, ow*s*C : ow*s*C + KW*C] and w[kh] is a (KW*C, F)
     matrix, so each output is b plus KH dot products of length KW*C, added term by
-    term in (kh, kw, c) order like ``conv2d_forward_naive``. One
-    task per image; the last tile of positions and of channels is moved back to end
-    at P and F (it recomputes some outputs of the tile before, to the same bits), so
-    only images with P < 4 or F < 16 take the plain loop.
+    term in (kh, kw, c) order like ``conv2d_forward_naive``. One task per image; the
+    last tile of positions and of channels is moved back to end at P and F (it
+    recomputes some outputs of the tile before, to the same bits), so only images
+    with P < 4 or F < 16 take the plain loop.
     """
     N = x.shape[0]
     KH, KWC = w.shape[0], w.shape[1]
