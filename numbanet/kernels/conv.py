@@ -297,6 +297,20 @@ def conv2d_backward_input_avx2(dy, wt, stride, dx):
                 _input_edge(dyn, wk, kh, kw, stride, 2 * n_tp, 16 * n_tc, dxn)
 
 
+@serial_kernel
+def _weight_sum(x, dy, stride, chunk, h, v, c, f):
+    """dw_chunks[chunk, h, v, c, f] by the plain loop, for taps and channels past the
+    last full tile: x[n, oh*s + h, ow*s + v, c] * dy[n, oh, ow, f] over the chunk's
+    images n and all (oh, ow), in that order, as the tiles add them."""
+    N, OH, OW = x.shape[0], dy.shape[1], dy.shape[2]
+    acc = dy.dtype.type(0)
+    for n in range(chunk * BATCH_CHUNK, min(N, (chunk + 1) * BATCH_CHUNK)):
+        for oh in range(OH):
+            for ow in range(OW):
+                acc = fma(x[n, oh * stride + h, ow * stride + v, c], dy[n, oh, ow, f], acc)
+    return acc
+
+
 @kernel
 def conv2d_backward_weight(x, dy, stride, dw_chunks):
     """x (N, H, W, C), dy (N, OH, OW, F) -> dw_chunks (ceil(N/BATCH_CHUNK), KH, KW, C, F), for any C.
@@ -421,12 +435,7 @@ def conv2d_backward_weight(x, dy, stride, dw_chunks):
         chunk = task // K
         h, v, c = taps[task % K, 0], taps[task % K, 1], taps[task % K, 2]
         for f in range(16 * n_tf if task % K < 4 * n_tk else 0, F):
-            acc = zero
-            for n in range(chunk * BATCH_CHUNK, min(N, (chunk + 1) * BATCH_CHUNK)):
-                for oh in range(OH):
-                    for ow in range(OW):
-                        acc = fma(x[n, oh * stride + h, ow * stride + v, c], dy[n, oh, ow, f], acc)
-            dw_chunks[chunk, h, v, c, f] = acc
+            dw_chunks[chunk, h, v, c, f] = _weight_sum(x, dy, stride, chunk, h, v, c, f)
 
 
 @kernel
@@ -819,12 +828,7 @@ def conv2d_backward_weight_channels(x, dy, stride, dw_chunks):
         kh, kw = (task % (KH * KW)) // KW, task % KW
         for c in range(C):
             for f in range(16 * n_tf if c < 16 * n_tc else 0, F):
-                acc = zero
-                for n in range(chunk * BATCH_CHUNK, min(N, (chunk + 1) * BATCH_CHUNK)):
-                    for oh in range(OH):
-                        for ow in range(OW):
-                            acc = fma(x[n, oh * stride + kh, ow * stride + kw, c], dy[n, oh, ow, f], acc)
-                dw_chunks[chunk, kh, kw, c, f] = acc
+                dw_chunks[chunk, kh, kw, c, f] = _weight_sum(x, dy, stride, chunk, kh, kw, c, f)
 
 
 @kernel
@@ -995,12 +999,7 @@ def conv2d_backward_weight_avx2(x, dy, stride, dw_chunks):
         chunk = task // K
         h, v, c = taps[task % K, 0], taps[task % K, 1], taps[task % K, 2]
         for f in range(32 * n_tf if task % K < 3 * n_tk else 0, F):
-            acc = zero
-            for n in range(chunk * BATCH_CHUNK, min(N, (chunk + 1) * BATCH_CHUNK)):
-                for oh in range(OH):
-                    for ow in range(OW):
-                        acc = fma(x[n, oh * stride + h, ow * stride + v, c], dy[n, oh, ow, f], acc)
-            dw_chunks[chunk, h, v, c, f] = acc
+            dw_chunks[chunk, h, v, c, f] = _weight_sum(x, dy, stride, chunk, h, v, c, f)
 
 
 @kernel
