@@ -240,7 +240,7 @@ def test_threads_use_separate_workspaces():
             c = matmul(a, b, trans_a=shape[3], trans_b=shape[4])
             if c.tobytes() != expected[i].tobytes():
                 failures.append(i)
-        workspaces.append(matmul_op._workspace(np.dtype(np.float32), 1, kernels.TILE))
+        workspaces.append(matmul_op._workspace("b", np.dtype(np.float32), 1, kernels.TILE))
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(2)]
     for t in threads:
@@ -259,8 +259,9 @@ def test_float32_kernels_never_widen_to_float64():
     a, b = operands(5, 6, 7, np.float32)
     c = np.empty((5, 7), np.float32)
     assert float64_instructions(kernels.matmul_reference, a, b, c) == []
-    work = np.empty((kernels.workspace_rows(5, 6, 7, True), kernels.TILE), np.float32)
-    assert float64_instructions(kernels.matmul_tiles, a, True, b, False, c, True, work) == []
+    a_rows = np.empty((kernels.packed_a_rows(5), 6), np.float32)
+    work = np.empty((kernels.workspace_rows(5, 6, 7), kernels.TILE), np.float32)
+    assert float64_instructions(kernels.matmul_tiles, a, True, b, False, c, True, a_rows, work) == []
     work = np.empty((kernels.skinny_workspace_rows(5), kernels.SKINNY_ROWS), np.float32)
     assert float64_instructions(kernels.matmul_skinny_tn, a, b, False, c, work) == []
 
@@ -289,8 +290,9 @@ def test_partial_row_tiles_equal_naive_reference_bitwise(dtype, M):
         kernels.matmul_reference(a_op, b, expected)
         for pack_a in (False, True):
             c = np.full((M, 21), np.nan, dtype)
-            work = np.full((kernels.workspace_rows(M, 19, 21, pack_a), kernels.TILE), np.nan, dtype)
-            kernels.matmul_tiles_serial(a, trans_a, b, False, c, pack_a, work)
+            a_rows = np.full((kernels.packed_a_rows(M), 19), np.nan, dtype) if pack_a or trans_a else a
+            work = np.full((kernels.workspace_rows(M, 19, 21), kernels.TILE), np.nan, dtype)
+            kernels.matmul_tiles_serial(a, trans_a, b, False, c, pack_a, a_rows, work)
             assert_bitwise_equal(c, expected)
 
 

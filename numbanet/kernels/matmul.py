@@ -2,11 +2,11 @@
 
 Dimensions: M = rows of C (batch), K = inner (reduction) dimension, N = columns of C.
 Shapes: op(a) (M, K), op(b) (K, N), c (M, N), where op(a) is a, or a.T for a stored
-(K, M) with trans_a, and likewise for b. The tile kernels read op(a) in place through
-its strides (or from 16-row strips packed when a is large) and op(b) from contiguous
-(K, 16) panels packed by ``_pack_strip``. ``matmul_skinny_tn`` serves a transposed a
-times a B of at most 16 columns. Packed panels and scratch blocks live in a ``work``
-array the caller passes (and reuses across calls), so no kernel allocates.
+(K, M) with trans_a, and likewise for b. The tile kernels read op(a) as C-contiguous
+rows, a itself or a copy packed by ``_pack_rows`` (when a is transposed or large), and
+op(b) from contiguous (K, 16) panels packed by ``_pack_strip``. ``matmul_skinny_tn``
+serves a transposed a times a B of at most 16 columns. Packed copies and scratch blocks
+live in arrays the caller passes (and reuses across calls), so no kernel allocates.
 
 Every output element is a plain sum over k = 0, 1, ..., K-1 in that order, started at
 zero, each term added by one fused multiply-add (``fma``, kernels/fma.py: a * b + acc
@@ -70,7 +70,7 @@ def _store16(r, c):
 
 @serial_kernel
 def _tile8(a, r0, v, out, oi, oj):
-    # a: (R, K) any strides; v: (K, 16) a packed panel of B;
+    # a: (R, K) C-contiguous (see _tile_blocks); v: (K, 16) a packed panel of B;
     # out[oi:oi+8, oj:oj+16] = a[r0:r0+8] @ v.
     # Why this shape: the 8 x 16 block of C stays in 8 tuples of scalars for the
     # whole k loop, which the SLP vectoriser turns into vector registers (see
@@ -78,8 +78,7 @@ def _tile8(a, r0, v, out, oi, oj):
     # a column slice of a wider array cost 1.5x the time in slice arithmetic), 8
     # broadcasts of a, and one vector fused multiply-add per register, and never touches
     # C. Rows past the end of a repeat its last row (the caller discards their
-    # results), so a needs no padding;
-    # a is read through its strides, so a transposed operand is read in place.
+    # results), so a needs no padding.
     last = a.shape[0] - 1
     a0, a1, a2, a3 = a[min(r0, last)], a[min(r0 + 1, last)], a[min(r0 + 2, last)], a[min(r0 + 3, last)]
     a4, a5, a6, a7 = a[min(r0 + 4, last)], a[min(r0 + 5, last)], a[min(r0 + 6, last)], a[min(r0 + 7, last)]
@@ -155,39 +154,40 @@ def _nth_block_f64(rows, n, v, out, oi, oj):
 
 
 @serial_kernel
-def _output_tile(a, trans_a, c, work, a_first, b_base, scratch_base, t):
-    # Tile t of C in row-major order over the tile grid: c[i0:i0+16, j0:j0+16].
-    # op(a) rows i0:i0+16 come from a in place (a.T when trans_a), or from the packed
-    # strip when i0 / 16 >= a_first; B's columns j0:j0+16 from their packed panel
-    # (see _workspace_layout).
-    M, N = c.shape
-    K = a.shape[0] if trans_a else a.shape[1]
-    n_row_tiles, n_col_tiles = (M + TILE - 1) // TILE, (N + TILE - 1) // TILE
-    s, p = t // n_col_tiles, t % n_col_tiles
-    i0, j0 = s * TILE, p * TILE
-    if s >= a_first:
-        q = (s - a_first) * K
-        rows = work[q:q + K].T[:, ::1]
-    elif trans_a:
-        rows = a.T[i0:i0 + TILE, ::1]
-    else:
-        rows = a[i0:i0 + TILE, ::1]
-    q = b_base + p * K
-    v = work[q:q + K]
-    full = i0 + TILE <= M and j0 + TILE <= N
-    # A partial tile is computed whole into its own 16 x 16 scratch block (one per tile
-    # of the last column, then one per tile of the last row) and its valid part copied.
-    if full:
-        out, oi, oj = c, i0, j0
-    else:
-        q = scratch_base + (s if j0 + TILE > N else n_row_tiles + p) * TILE
-        out, oi, oj = work[q:q + TILE], 0, 0
+def _tile_blocks(rows, v, out, oi, oj):
+    # out[oi:oi+16, oj:oj+16] = rows @ v for rows (R, K) C-contiguous, R <= 16 (rows
+    # past R repeat its last), v a packed (K, 16) panel, in the host's register blocks.
+    # A function of its own, always given C-contiguous rows: when one variable held
+    # either a's rows or a transposed view, Numba typed it with runtime strides and the
+    # k loop spent as many instructions on addresses as on multiply-adds (1.2-1.3x the
+    # time).
     if out.itemsize == 4:
         for h in range(0, TILE, ROWS_F32):
             _block_f32(rows, h, v, out, oi + h, oj)
     else:
         for n in range(TILE // ROWS_F64):
             _nth_block_f64(rows, n, v, out, oi, oj)
+
+
+@serial_kernel
+def _output_tile(rows, c, work, t):
+    # Tile t of C in row-major order over the tile grid: c[i0:i0+16, j0:j0+16] =
+    # rows[i0:i0+16] @ (columns j0:j0+16 of op(b), from their packed panel in work).
+    M, N = c.shape
+    K = rows.shape[1]
+    n_row_tiles, n_col_tiles = (M + TILE - 1) // TILE, (N + TILE - 1) // TILE
+    s, p = t // n_col_tiles, t % n_col_tiles
+    i0, j0 = s * TILE, p * TILE
+    v = work[p * K:(p + 1) * K]
+    full = i0 + TILE <= M and j0 + TILE <= N
+    # A partial tile is computed whole into its own 16 x 16 scratch block (one per tile
+    # of the last column, then one per tile of the last row) and its valid part copied.
+    if full:
+        out, oi, oj = c, i0, j0
+    else:
+        q = n_col_tiles * K + (s if j0 + TILE > N else n_row_tiles + p) * TILE
+        out, oi, oj = work[q:q + TILE], 0, 0
+    _tile_blocks(rows[i0:i0 + TILE], v, out, oi, oj)
     if not full:
         for i in range(min(TILE, M - i0)):
             for j in range(min(TILE, N - j0)):
@@ -221,58 +221,70 @@ def _pack_strip(x, trans, r0, out):
                           x8[k], x9[k], x10[k], x11[k], x12[k], x13[k], x14[k], x15[k]))
 
 
-def workspace_rows(M, K, N, pack_a):
-    """Rows of the (rows, 16) ``work`` array that ``matmul_tiles`` needs."""
+@serial_kernel
+def _pack_rows(x, trans, r0, out):
+    # out[u] = row min(r0 + u, R - 1) of X = x (R, K), or of x.T for x (K, R) with
+    # trans; out: (16, K). Rows past R repeat row R - 1 (the tile discards them).
+    R, K = (x.shape[1], x.shape[0]) if trans else x.shape
+    for u in range(TILE):
+        r = min(r0 + u, R - 1)
+        if trans:
+            for k in range(K):
+                out[u, k] = x[k, r]
+        else:
+            for k in range(K):
+                out[u, k] = x[r, k]
+
+
+def workspace_rows(M, K, N):
+    """Rows of the (rows, 16) ``work`` array that ``matmul_tiles`` needs: the (K, 16)
+    panels of op(b), then a 16 x 16 scratch block per tile of the last row and column."""
     n_strips, n_panels = (M + TILE - 1) // TILE, (N + TILE - 1) // TILE
-    a_packed = n_strips if pack_a else 0
-    return (a_packed + n_panels) * K + (n_strips + n_panels) * TILE
+    return n_panels * K + (n_strips + n_panels) * TILE
+
+
+def packed_a_rows(M):
+    """Rows of the (rows, K) array that holds op(a) packed: M in whole 16-row strips."""
+    return (M + TILE - 1) // TILE * TILE
 
 
 @serial_kernel
-def _workspace_layout(K, c, pack_a):
-    # work (rows, 16) holds, in order: the packed (K, 16) strips of op(a) from strip
-    # index a_first on, the packed (K, 16) panels of op(b) (starting at row b_base),
-    # and 16 x 16 scratch blocks for the partial tiles (starting at row scratch_base).
-    # B is always packed: the register blocks read whole contiguous panel rows.
-    M, N = c.shape
-    n_strips, n_panels = (M + TILE - 1) // TILE, (N + TILE - 1) // TILE
-    a_first = 0 if pack_a else n_strips
-    b_base = (n_strips - a_first) * K
-    scratch_base = b_base + n_panels * K
-    return a_first, b_base, scratch_base
-
-
-@serial_kernel
-def matmul_tiles_serial(a, trans_a, b, trans_b, c, pack_a, work):
-    # a: (M, K), or (K, M) with trans_a; b: (K, N), or (N, K) with trans_b; c: (M, N);
-    # work: (>= workspace_rows, 16). The serial twin of matmul_tiles.
+def matmul_tiles_serial(a, trans_a, b, trans_b, c, pack_a, a_rows, work):
+    # The serial twin of matmul_tiles.
     K = a.shape[0] if trans_a else a.shape[1]
-    a_first, b_base, scratch_base = _workspace_layout(K, c, pack_a)
     n_strips, n_panels = (c.shape[0] + TILE - 1) // TILE, (c.shape[1] + TILE - 1) // TILE
-    for s in range(n_strips - a_first):
-        _pack_strip(a, trans_a, (a_first + s) * TILE, work[s * K:(s + 1) * K])
+    packed = pack_a or trans_a
+    if packed:
+        for s in range(n_strips):
+            _pack_rows(a, trans_a, s * TILE, a_rows[s * TILE:(s + 1) * TILE])
     for p in range(n_panels):
-        _pack_strip(b, not trans_b, p * TILE, work[b_base + p * K:b_base + (p + 1) * K])
+        _pack_strip(b, not trans_b, p * TILE, work[p * K:(p + 1) * K])
+    rows = a_rows if packed else a
     for t in range(n_strips * n_panels):
-        _output_tile(a, trans_a, c, work, a_first, b_base, scratch_base, t)
+        _output_tile(rows, c, work, t)
 
 
 @kernel
-def matmul_tiles(a, trans_a, b, trans_b, c, pack_a, work):
+def matmul_tiles(a, trans_a, b, trans_b, c, pack_a, a_rows, work):
     # a: (M, K), or (K, M) with trans_a; b: (K, N), or (N, K) with trans_b; c: (M, N);
-    # work: (>= workspace_rows, 16) scratch for the packed strips and panels.
+    # a_rows: (>= packed_a_rows(M), K), where op(a) is copied when pack_a or trans_a
+    # (otherwise unused: any array of a's type); work: (>= workspace_rows, 16) for the
+    # packed panels of op(b) and the partial tiles. The register blocks read op(a) as
+    # C-contiguous rows: a itself, or its packed copy (a transposed a always, a large
+    # one whose rows would collide in the L1 cache when pack_a).
     # Each tile owns its block of C and sums over k in order, so any thread may
     # compute any tile; packing fills disjoint strips.
     K = a.shape[0] if trans_a else a.shape[1]
-    a_first, b_base, scratch_base = _workspace_layout(K, c, pack_a)
     n_strips, n_panels = (c.shape[0] + TILE - 1) // TILE, (c.shape[1] + TILE - 1) // TILE
-    if n_strips > a_first:
-        for s in prange(n_strips - a_first):
-            _pack_strip(a, trans_a, (a_first + s) * TILE, work[s * K:(s + 1) * K])
+    packed = pack_a or trans_a
+    if packed:
+        for s in prange(n_strips):
+            _pack_rows(a, trans_a, s * TILE, a_rows[s * TILE:(s + 1) * TILE])
     for p in prange(n_panels):
-        _pack_strip(b, not trans_b, p * TILE, work[b_base + p * K:b_base + (p + 1) * K])
+        _pack_strip(b, not trans_b, p * TILE, work[p * K:(p + 1) * K])
+    rows = a_rows if packed else a
     for t in prange(n_strips * n_panels):
-        _output_tile(a, trans_a, c, work, a_first, b_base, scratch_base, t)
+        _output_tile(rows, c, work, t)
 
 
 # A skinny C (N <= 16 columns) from a transposed a (dW = x.T @ dy with 10 classes): a

@@ -14,9 +14,9 @@ __all__ = ["matmul"]
 # than it saves: the 128x256x10 output layer and its backward shapes run serially.
 SERIAL_MACS = 1 << 21
 
-# op(a) is packed into 16-row strips from this many elements: read in place, its
-# rows sit a large power-of-two stride apart and collide in the L1 cache (2.4x slower
-# at 1024^3).
+# op(a) is packed into 16-row strips from this many elements (a transposed one
+# always): read in place, its rows sit a large power-of-two stride apart and collide
+# in the L1 cache (2.4x slower at 1024^3).
 PACK_A_ELEMENTS = 1 << 18
 
 # A transposed op(a) times a B of at most this many columns (x.T @ dy with 10
@@ -32,18 +32,18 @@ _FLOAT32, _FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
 _workspaces = threading.local()
 
 
-def _workspace(dtype, rows, width):
+def _workspace(name, dtype, rows, width):
     """A (>= rows, width) scratch array, 64-byte aligned, reused by later calls.
 
-    One per Python thread, dtype and width (two threads calling matmul at once never
-    share one), grown when a call needs more rows, so steady-state calls allocate
+    One per Python thread, name, dtype and width (two threads calling matmul at once
+    never share one), grown when a call needs more rows, so steady-state calls allocate
     nothing. The alignment puts each 16-wide row of a packed panel on one cache line.
     """
     try:
         cache = _workspaces.cache
     except AttributeError:
         cache = _workspaces.cache = {}
-    key = (dtype, width)
+    key = (name, dtype, width)
     work = cache.get(key)
     if work is None or work.shape[0] < rows:
         size = max(rows, 1) * width
@@ -87,11 +87,11 @@ def matmul(a, b, *, trans_a=False, trans_b=False, out=None):
     Each element of C is summed over k in order, in the inputs' dtype, in registers
     (blocks of 16 columns and 2-8 rows of C sized to the host's vector registers, or
     32 x 2 (AVX2) or 64 x 2 (AVX-512) column blocks when a transposed ``a`` meets a B
-    of at most 16 columns); a transposed ``a`` is read in place through its strides
-    and B is copied into 16-column panels as BLAS does, so no transposed copy is made
-    and results are bit-identical for any thread count. The packing buffers live in a
-    per-thread workspace reused across calls: with ``out`` given, a steady-state call
-    allocates nothing.
+    of at most 16 columns). As BLAS does, the kernel packs B into 16-column panels and
+    a transposed or large ``a`` into 16-row strips, so the caller never makes a
+    transposed copy; results are bit-identical for any thread count. The packing
+    buffers live in per-thread workspaces reused across calls: with ``out`` given, a
+    steady-state call allocates nothing.
 
     Parameters
     ----------
@@ -145,11 +145,12 @@ def matmul(a, b, *, trans_a=False, trans_b=False, out=None):
 
     serial = M * N * K < SERIAL_MACS
     if serial and trans_a and N <= SKINNY_COLUMNS:
-        work = _workspace(dtype, kernels.skinny_workspace_rows(K), kernels.SKINNY_ROWS)
+        work = _workspace("skinny", dtype, kernels.skinny_workspace_rows(K), kernels.SKINNY_ROWS)
         kernels.matmul_skinny_tn(a, b, trans_b, out, work)
         return out
-    pack_a = M * K >= PACK_A_ELEMENTS
-    work = _workspace(dtype, kernels.workspace_rows(M, K, N, pack_a), kernels.TILE)
+    pack_a = trans_a or M * K >= PACK_A_ELEMENTS
+    a_rows = _workspace("a", dtype, kernels.packed_a_rows(M), K) if pack_a else a
+    work = _workspace("b", dtype, kernels.workspace_rows(M, K, N), kernels.TILE)
     tiles = kernels.matmul_tiles_serial if serial else kernels.matmul_tiles
-    tiles(a, trans_a, b, trans_b, out, pack_a, work)
+    tiles(a, trans_a, b, trans_b, out, pack_a, a_rows, work)
     return out
