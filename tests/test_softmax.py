@@ -146,13 +146,14 @@ def test_axis_last_is_accepted(name, dtype):
     assert_bitwise_equal(OPS[name][0](x[0], axis=0), OPS[name][0](x[0]))
 
 
-@pytest.mark.parametrize("ndim, axis", [(2, 0), (2, -2), (2, 2), (1, 1), (1, -2), (2, 1.0), (2, True), (2, None)])
+@pytest.mark.parametrize("ndim, axis", [(2, 0), (2, -2), (2, 2), (1, 1), (1, -2), (2, 1.0), (2, -1.0), (2, True), (2, None)])
 def test_bad_axis(name, ndim, axis):
     with pytest.raises(ValueError, match="`axis`"):
         OPS[name][0](np.ones((2,) * ndim), axis=axis)
 
 
-@pytest.mark.parametrize("x", [np.ones(3, np.int64), np.ones(3, bool), np.ones(3, complex), np.ones(3, np.float16), np.array([1.0, None])])
+@pytest.mark.parametrize("x", [np.ones(3, np.int64), np.ones(3, bool), np.ones(3, complex), np.ones(3, np.float16), np.array([1.0, None]),
+                               np.ones((2, 3), ">f4"), np.ones((2, 3), np.int32)])
 def test_bad_dtype(name, x):
     with pytest.raises(TypeError, match="`x`"):
         OPS[name][0](x)
@@ -212,3 +213,14 @@ def test_log_softmax_is_finite_and_nonpositive(x):
 def test_float32_kernels_stay_float32(kernel):
     x = np.ones((2, 3), np.float32)
     assert float64_instructions(kernel, x, x.copy()) == []
+
+
+@pytest.mark.parametrize("shape", [(128, 10), (3, 257), (64, 300)])
+def test_fast_path_equals_the_validated_path(name, dtype, shape):
+    # A C-contiguous 2-D array with the default axis and no out skips validation; an
+    # explicit axis, out= or a 1-D row take the full path to the same kernels.
+    x = np.random.default_rng(8).standard_normal(shape).astype(dtype)
+    fast = OPS[name][0](x)
+    assert_bitwise_equal(OPS[name][0](x, axis=1), fast)
+    assert_bitwise_equal(OPS[name][0](x, out=np.empty_like(x)), fast)
+    assert_bitwise_equal(OPS[name][0](x[1]), fast[1])

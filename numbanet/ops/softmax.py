@@ -20,16 +20,33 @@ def _check_axis(axis, ndim):
         )
 
 
-def _rowwise(row_kernels, short_kernels, x, axis, out):
-    # *_kernels: (parallel, serial) pairs; the short pair serves rows of K < SHORT_ROW.
-    x = as_float_array(x, "x", ndim=(1, 2))
-    _check_axis(axis, x.ndim)
-    out = check_out(out, x.shape, x.dtype, x)
-    rows_x, rows_out = (x, out) if x.ndim == 2 else (x[np.newaxis], out[np.newaxis])
+_FLOAT32, _FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
+
+
+def _rowwise(kernels, x, axis, out):
+    # kernels: ((parallel, serial), (short parallel, short serial)); the short pair
+    # serves rows of K < SHORT_ROW. Fast path, checks only: a C-contiguous 2-D ndarray
+    # of a native float dtype (numpy's own dtype singletons), the default axis and no
+    # ``out``; anything else takes the full validation.
+    if (type(x) is np.ndarray and out is None and type(axis) is int and axis == -1
+            and (x.dtype is _FLOAT32 or x.dtype is _FLOAT64) and x.ndim == 2 and x.flags.c_contiguous):
+        out = np.empty(x.shape, x.dtype)
+        rows_x, rows_out = x, out
+    else:
+        x = as_float_array(x, "x", ndim=(1, 2))
+        _check_axis(axis, x.ndim)
+        out = check_out(out, x.shape, x.dtype, x)
+        rows_x, rows_out = (x, out) if x.ndim == 2 else (x[np.newaxis], out[np.newaxis])
     if x.size:
-        parallel, serial = short_kernels if x.shape[-1] < _k.SHORT_ROW else row_kernels
+        parallel, serial = kernels[x.shape[-1] < _k.SHORT_ROW]
         (serial if x.size <= SERIAL_MAX_SIZE else parallel)(rows_x, rows_out)
     return out
+
+
+_SOFTMAX_KERNELS = ((_k.softmax_forward, _k.softmax_forward_serial),
+                    (_k.softmax_forward_short, _k.softmax_forward_short_serial))
+_LOG_SOFTMAX_KERNELS = ((_k.log_softmax_forward, _k.log_softmax_forward_serial),
+                        (_k.log_softmax_forward_short, _k.log_softmax_forward_short_serial))
 
 
 def softmax(x, *, axis=-1, out=None):
@@ -66,8 +83,7 @@ def softmax(x, *, axis=-1, out=None):
     0; a row holding NaN or +inf, or only -inf, is NaN. float32 error at 8192 x 1000
     (standard normal x 3): <= 2 eps in max|y32 - y64| / max(|y64|, 1).
     """
-    return _rowwise((_k.softmax_forward, _k.softmax_forward_serial),
-                    (_k.softmax_forward_short, _k.softmax_forward_short_serial), x, axis, out)
+    return _rowwise(_SOFTMAX_KERNELS, x, axis, out)
 
 
 def log_softmax(x, *, axis=-1, out=None):
@@ -103,5 +119,4 @@ def log_softmax(x, *, axis=-1, out=None):
     Non-finite input follows ``scipy.special.log_softmax`` (an infinite row max is
     replaced by 0). float32 error at 8192 x 1000: <= 2 eps in the scaled metric.
     """
-    return _rowwise((_k.log_softmax_forward, _k.log_softmax_forward_serial),
-                    (_k.log_softmax_forward_short, _k.log_softmax_forward_short_serial), x, axis, out)
+    return _rowwise(_LOG_SOFTMAX_KERNELS, x, axis, out)
