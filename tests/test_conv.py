@@ -139,18 +139,57 @@ def test_weight_gradient_kernels_are_bit_identical(KH, KW, C, F, dtype):
     assert_bitwise_equal(by_rows, by_taps)
 
 
-@pytest.mark.parametrize("geometry", GEOMETRIES + [(3, 7, 6, 32, 5, 3, 2, 1), (2, 9, 8, 33, 4, 2, 2, 2)])
+def _tap_matrix(w):
+    """w (KH, KW, C, F) as the taps kernel's (F, K16): w.reshape(K, F).T, zero-padded to 16 columns."""
+    KH, KW, C, F = w.shape
+    K = KH * KW * C
+    wk = np.zeros((F, -(-K // 16) * 16), w.dtype)
+    wk[:, :K] = w.reshape(K, F).T
+    return wk
+
+
+# Beyond GEOMETRIES: more than 16 taps (3 x 3 x 3, 5 x 5 x 1: two tap tiles), tiles of
+# 4 positions across several output rows (OW = 2, 1), 15 channels, 32 and 33 channels.
+INPUT_GRADIENT_GEOMETRIES = GEOMETRIES + [
+    (2, 9, 8, 3, 6, 3, 3, 1),
+    (2, 9, 9, 1, 4, 5, 5, 2),
+    (3, 4, 4, 2, 3, 3, 3, 1),
+    (2, 9, 3, 2, 5, 2, 3, 1),
+    (2, 8, 9, 15, 17, 3, 3, 2),
+    (3, 7, 6, 32, 5, 3, 2, 1),
+    (2, 9, 8, 33, 4, 2, 2, 2),
+]
+
+
+@pytest.mark.parametrize("geometry", INPUT_GRADIENT_GEOMETRIES)
 def test_input_gradient_kernels_are_bit_identical(geometry, dtype):
-    # AVX2's float64 kernel (2-position tiles) adds each element's terms in the same
-    # order as the 4-position one.
+    # AVX2's float64 kernel (2-position tiles) and the few-channel kernel (tiles over
+    # taps, positions in descending order) add each element's terms in the same order
+    # as the 4-position x 16-channel one, which the op's choice never changes.
     N, H, W, C, F, KH, KW, s = geometry
     rng = np.random.default_rng(8)
-    wt = _random(rng, (KH, KW, F, C), dtype)
-    dy = _random(rng, conv2d_output_shape((N, H, W, C), (KH, KW, C, F), stride=s), dtype)
-    by_4, by_2 = (np.full((N, H, W, C), np.nan, dtype) for _ in range(2))
+    w = _random(rng, (KH, KW, C, F), dtype)
+    wt = np.ascontiguousarray(w.transpose(0, 1, 3, 2))
+    dy = _random(rng, conv2d_output_shape((N, H, W, C), w.shape, stride=s), dtype)
+    by_4, by_2, by_taps = (np.full((N, H, W, C), np.nan, dtype) for _ in range(3))
     kernels.conv2d_backward_input(dy, wt, s, by_4)
     kernels.conv2d_backward_input_avx2(dy, wt, s, by_2)
+    wk = _tap_matrix(w)
+    sums = np.empty((N, 4, wk.shape[1]), dtype)
+    kernels.conv2d_backward_input_taps(dy, wk, KH, KW, C, s, by_taps.reshape(N, H, W * C), sums)
     assert_bitwise_equal(by_2, by_4)
+    assert_bitwise_equal(by_taps, by_4)
+    assert_bitwise_equal(conv2d_backward_input(dy, w, (N, H, W, C), stride=s), by_4)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_input_gradient_same_padding_is_the_padded_valid_gradient(channels, dtype):
+    # padding="same" runs the kernel on the padded input and crops it.
+    rng = np.random.default_rng(9)
+    w = _random(rng, (3, 3, channels, 5), dtype)
+    dy = _random(rng, (2, 7, 6, 5), dtype)
+    padded = conv2d_backward_input(dy, w, (2, 9, 8, channels))
+    assert_bitwise_equal(conv2d_backward_input(dy, w, (2, 7, 6, channels), padding="same"), padded[:, 1:8, 1:7])
 
 
 @pytest.mark.parametrize("geometry", GEOMETRIES)
@@ -263,6 +302,7 @@ def test_thread_invariance():
     dy = _random(rng, (21, 7, 6, 6), np.float32)
     assert_thread_invariant(conv2d, x, w, b)
     assert_thread_invariant(conv2d_backward_input, dy, w, x.shape)
+    assert_thread_invariant(conv2d_backward_input, dy, w[:, :, :1], (21, 9, 8, 1))
     assert_thread_invariant(conv2d_backward_weight, dy, x, w.shape)
     assert_thread_invariant(conv2d_backward_bias, dy)
 
@@ -275,6 +315,8 @@ def test_float32_kernels_never_widen_to_double():
         assert float64_instructions(forward, x.reshape(2, 5, 15), w.reshape(3, 9, 4), b, 3, 1, y) == []
     assert float64_instructions(kernels.conv2d_backward_input, y, np.ones((3, 3, 4, 3), f32), 1, x) == []
     assert float64_instructions(kernels.conv2d_backward_input_avx2, y, np.ones((3, 3, 4, 3), f32), 1, x) == []
+    wk, sums = np.ones((4, 32), f32), np.empty((2, 4, 32), f32)
+    assert float64_instructions(kernels.conv2d_backward_input_taps, y, wk, 3, 3, 3, 1, x.reshape(2, 5, 15), sums) == []
     dw_chunks = np.empty((1, 3, 3, 3, 4), f32)
     assert float64_instructions(kernels.conv2d_backward_weight, x, y, 1, dw_chunks) == []
     assert float64_instructions(kernels.conv2d_backward_weight_channels, x, y, 1, dw_chunks) == []
@@ -343,3 +385,14 @@ def test_each_tap_is_one_fused_multiply_add(dtype, channels_out):
     taps = np.zeros((2, 5, 6, 2), dtype)
     taps[0, 0, 0], taps[0, 0, 1] = 1, x[1]
     assert (conv2d_backward_weight(dy, taps, w.shape)[0, 0, 0] == expected).all()
+
+
+@pytest.mark.parametrize("channels_in", [1, 2, 16])
+def test_input_gradient_adds_each_term_by_one_fused_multiply_add(dtype, channels_in):
+    # dx[n, i, j, c] of a 1 x 1 convolution with 2 output channels is dy . w[c]: the
+    # pair whose fused sum is eps'^2 and whose separately rounded sum is 0, for the
+    # few-channel kernel's tiles (1 and 2 channels) and the 16-channel tile.
+    x, y, expected = fused_pair(dtype)
+    dy = np.tile(x, (2, 5, 6, 1))
+    w = np.tile(y[None, None, None, :], (1, 1, channels_in, 1))
+    assert (conv2d_backward_input(dy, w, (2, 5, 6, channels_in)) == expected).all()

@@ -126,7 +126,8 @@ def conv2d_backward_input(dy, w, x_shape, *, stride=1, padding="valid", out=None
 
     Per tap a register-tiled matmul of dy with w[kh, kw]^T (transposed once per
     call; 4-position x 16-channel tiles, 2 x 16 in float64 on AVX2), added into the
-    shifted input positions; one image per task.
+    shifted input positions; below 16 input channels, tiles of 4 positions x 16 taps
+    (kh, kw, c) instead. One image per task.
 
     Parameters
     ----------
@@ -158,23 +159,42 @@ def conv2d_backward_input(dy, w, x_shape, *, stride=1, padding="valid", out=None
     x_shape = _shape4(x_shape, "x_shape")
     _check_dy(dy, x_shape, w.shape, stride, padding)
     out = check_out(out, x_shape, dtype, dy, w)
-    wt = scratch("conv_wt", w.shape[:2] + w.shape[3:1:-1], dtype)
-    wt[...] = w.transpose(0, 1, 3, 2)
-    # AVX2's 16 ymm registers hold the 4 x 16 tile in float32 (8 ymm) but not in
-    # float64 (16 ymm: spills), which has a 2 x 16 kernel there.
-    if VECTOR_BYTES < 64 and dtype == np.float64:
-        backward_input = kernels.conv2d_backward_input_avx2
-    else:
-        backward_input = kernels.conv2d_backward_input
+    backward_input = _input_gradient_kernel(dy, w)
     if padding == "same":
         top, left = _same_pads(w.shape)
         N, H, W, C = x_shape
         padded = np.empty((N, H + w.shape[0] - 1, W + w.shape[1] - 1, C), dtype=dtype)
-        backward_input(dy, wt, 1, padded)
+        backward_input(1, padded)
         out[...] = padded[:, top : top + H, left : left + W]
     else:
-        backward_input(dy, wt, stride, out)
+        backward_input(stride, out)
     return out
+
+
+def _input_gradient_kernel(dy, w):
+    """The input-gradient kernel for w's shape and dtype, as a call (stride, dx) -> None.
+
+    Below 16 input channels a 16-channel tile is mostly empty: tiles of 4 positions x
+    16 of the KH*KW*C taps instead, with w as (F, taps) zero-padded to 16 columns.
+    Otherwise 4 positions x 16 channels with w transposed to (KH, KW, F, C); AVX2's 16
+    ymm registers hold that tile in float32 (8 ymm) but not in float64 (16 ymm:
+    spills), which has a 2 x 16 kernel there.
+    """
+    KH, KW, C, F = w.shape
+    dtype = dy.dtype
+    if C < CHANNEL_TILE:
+        K = KH * KW * C
+        wk = scratch("conv_wk", (F, -(-K // 16) * 16), dtype)
+        wk[:, :K] = w.reshape(K, F).T
+        wk[:, K:] = 0
+        sums = scratch("conv_tap_sums", (dy.shape[0], 4, wk.shape[1]), dtype)
+        taps = kernels.conv2d_backward_input_taps
+        return lambda stride, dx: taps(dy, wk, KH, KW, C, stride, _window_rows(dx), sums)
+    wt = scratch("conv_wt", (KH, KW, F, C), dtype)
+    wt[...] = w.transpose(0, 1, 3, 2)
+    if VECTOR_BYTES < 64 and dtype == np.float64:
+        return lambda stride, dx: kernels.conv2d_backward_input_avx2(dy, wt, stride, dx)
+    return lambda stride, dx: kernels.conv2d_backward_input(dy, wt, stride, dx)
 
 
 def conv2d_backward_weight(dy, x, w_shape, *, stride=1, padding="valid", out=None):
