@@ -1,12 +1,16 @@
 """adam_step: the fused in-place update against the Adam formula in float64."""
 
+import importlib
+
 import numpy as np
 import pytest
 
-from helpers import EPS, assert_thread_invariant, float64_instructions
+from helpers import EPS, assert_bitwise_equal, assert_thread_invariant, float64_instructions
 from numbanet.kernels.adam import adam_update_parallel, adam_update_serial
 from numbanet.ops import adam_step
 from numbanet.ops.adam import SERIAL_MAX
+
+adam_module = importlib.import_module("numbanet.ops.adam")
 
 SIZES = [1, 3, 17, 257, SERIAL_MAX, SERIAL_MAX + 3]
 HYPER = {"lr": 1e-2, "beta1": 0.8, "beta2": 0.99, "eps": 1e-6}
@@ -260,3 +264,94 @@ def test_matches_torch_adam_in_float64():
         weight.grad = torch.tensor(grad)
         optimizer.step()
     np.testing.assert_allclose(param, weight.detach().numpy(), rtol=1e-13, atol=1e-15)
+
+
+def validated_calls(monkeypatch):
+    """The arrays named to ``as_in_place_array`` by adam_step's calls: none on the fast path."""
+    names = []
+    validate = adam_module.as_in_place_array
+
+    def spy(x, name):
+        names.append(name)
+        return validate(x, name)
+
+    monkeypatch.setattr(adam_module, "as_in_place_array", spy)
+    return names
+
+
+def run_steps(param, grads, m, v, step_type=int, hyper_type=float):
+    """Copies of param, m, v after an adam_step per gradient (steps 1, 2, ...)."""
+    param, m, v = param.copy(), m.copy(), v.copy()
+    hyper = {name: hyper_type(value) for name, value in HYPER.items()}
+    for step, grad in enumerate(grads, start=1):
+        adam_step(param, grad, m, v, step_type(step), **hyper)
+    return param, m, v
+
+
+@pytest.mark.parametrize("shape", [(17,), (3, 5)])
+def test_fast_path_equals_the_validated_path(dtype, shape, monkeypatch):
+    # Plain C-contiguous arrays with an int step skip the array checks, and Python
+    # float hyper-parameters reuse the step's kernel scalars; a numpy integer step or
+    # a strided gradient takes the full validation, numpy float hyper-parameters the
+    # uncached scalars: all give the same bits.
+    param, grads = random_state(int(np.prod(shape)), dtype, seed=7)
+    param, grads = param.reshape(shape), [g.reshape(shape) for g in grads]
+    m, v = grads[0] * dtype(0.5), grads[1] * grads[1]
+    names = validated_calls(monkeypatch)
+    fast = run_steps(param, grads, m, v)
+    assert names == []
+    uncached = run_steps(param, grads, m, v, hyper_type=np.float64)
+    assert names == []
+    validated = run_steps(param, grads, m, v, step_type=np.int64, hyper_type=np.float64)
+    assert names == ["param", "m", "v"] * len(grads)
+    strided = run_steps(param, [np.repeat(g, 2, axis=-1)[..., ::2] for g in grads], m, v)
+    assert len(names) == 6 * len(grads)
+    for other in (uncached, validated, strided):
+        for a, b in zip(fast, other):
+            assert_bitwise_equal(a, b)
+    expected = param, m, v
+    for step, grad in enumerate(grads, start=1):
+        expected = adam_reference(*expected[:1], grad, *expected[1:], step, **HYPER)
+    assert_state_close(fast, expected, dtype, len(grads), scales(param, grads, HYPER["lr"]))
+
+
+def read_only(a):
+    a.flags.writeable = False
+    return a
+
+
+def with_array(position, array):
+    """arrays() with ``array`` at ``position`` (0 param, 1 grad, 2 m, 3 v)."""
+    args = arrays()
+    args[position] = array
+    return args
+
+
+# Inputs that pass most of the fast path's tests: each must still raise the full
+# validation's error.
+_BUFFER = np.zeros(8, np.float32)
+_SAME = np.zeros(4, np.float32)
+ALMOST_VALID = [
+    (with_array(0, np.zeros(4, ">f4")), 1, TypeError, r"`param` must be float32 or float64\. Received: param\.dtype=>f4"),
+    (with_array(1, np.zeros(4, ">f4")), 1, TypeError, "`grad` must be float32 or float64"),
+    (with_array(3, np.zeros(4, ">f4")), 1, TypeError, "`v` must be float32 or float64"),
+    (with_array(1, np.zeros(4, np.float64)), 1, TypeError, "must share one float dtype"),
+    ([np.zeros((2, 3), np.float32), np.zeros((2, 3), np.float32), np.zeros((2, 3), np.float32, order="F"),
+      np.zeros((2, 3), np.float32)], 1, ValueError, "`m` must be a writeable C-contiguous"),
+    (with_array(3, read_only(np.zeros(4, np.float32))), 1, ValueError, "`v` must be a writeable C-contiguous"),
+    (with_array(2, np.zeros((2, 2), np.float32)), 1, ValueError, "must have the same shape"),
+    ([_SAME, _SAME, np.zeros(4, np.float32), np.zeros(4, np.float32)], 1, ValueError,
+     "`param` and `grad` must not share memory"),
+    ([np.zeros(4, np.float32), np.zeros(4, np.float32), _BUFFER[:4], _BUFFER[2:6]], 1, ValueError,
+     "`m` and `v` must not share memory"),
+    ([_BUFFER[4:], np.zeros(4, np.float32), np.zeros(4, np.float32), _BUFFER[3:7]], 1, ValueError,
+     "`param` and `v` must not share memory"),
+    (arrays(), np.int64(0), ValueError, "`step` must be >= 1"),
+    (arrays(), np.float64(1), TypeError, "`step` must be an integer"),
+]
+
+
+@pytest.mark.parametrize("args, step, error, message", ALMOST_VALID)
+def test_almost_valid_input_raises_the_validation_error(args, step, error, message):
+    with pytest.raises(error, match=message):
+        adam_step(*args, step)

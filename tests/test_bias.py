@@ -1,5 +1,6 @@
 """bias_add / bias_grad against float64 references (exact sums, math.fsum)."""
 
+import importlib
 import math
 
 import numpy as np
@@ -9,6 +10,8 @@ from helpers import EPS, assert_bitwise_equal, assert_thread_invariant, float64_
 from numbanet import bias_add, bias_grad
 from numbanet.kernels import bias as kernels
 from numbanet.ops.bias import PARALLEL_MIN_SIZE
+
+bias_module = importlib.import_module("numbanet.ops.bias")
 
 SHAPES = [(0, 3), (1, 1), (3, 17), (17, 3), (257, 5), (600, 1), (3, 0)]
 
@@ -206,3 +209,77 @@ def test_overlapping_out_is_rejected():
         bias_add(np.ones((1, 4)), b, out=b.reshape(1, 4))
     with pytest.raises(ValueError, match="overlap"):
         bias_grad(x, out=buffer[:4])
+
+
+def validated_calls(monkeypatch):
+    """The arguments named to ``as_float_array`` by bias_add's calls: none on the fast path."""
+    names = []
+    validate = bias_module.as_float_array
+
+    def spy(x, name, *args, **kwargs):
+        names.append(name)
+        return validate(x, name, *args, **kwargs)
+
+    monkeypatch.setattr(bias_module, "as_float_array", spy)
+    return names
+
+
+def test_bias_add_fast_path_equals_the_validated_path(dtype, monkeypatch):
+    # Plain C-contiguous x and b skip the validation, with or without out= (in place
+    # too); a Fortran-ordered copy of x, or an out= that is an exact alias but another
+    # object, takes it to the same kernel.
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((17, 3)).astype(dtype)
+    b = rng.standard_normal(3).astype(dtype)
+    names = validated_calls(monkeypatch)
+    y = bias_add(x, b)
+    out = bias_add(x, b, out=np.empty_like(x))
+    in_place = x.copy()
+    bias_add(in_place, b, out=in_place)
+    assert names == []
+    assert_bitwise_equal(y, (x.astype(np.float64) + b).astype(dtype))
+    assert_bitwise_equal(out, y)
+    assert_bitwise_equal(in_place, y)
+    assert_bitwise_equal(bias_add(np.asfortranarray(x), b), y)
+    alias = x.copy()
+    bias_add(alias, b, out=alias[...])
+    assert_bitwise_equal(alias, y)
+    assert names == ["x", "b", "x", "b"]
+
+
+def read_only(a):
+    a.flags.writeable = False
+    return a
+
+
+def add_in_place(x, b):
+    return bias_add(x, b, out=x)
+
+
+# Inputs that pass most of the fast path's tests: each must still raise the full
+# validation's error.
+_X = np.ones((3, 4), np.float32)
+_B = np.ones(4, np.float32)
+_BUFFER = np.ones(20, np.float32)
+ALMOST_VALID = [
+    (lambda: bias_add(_X.astype(">f4"), _B), TypeError, r"`x` must be float32 or float64\. Received: x\.dtype=>f4"),
+    (lambda: bias_add(_X, _B.astype(">f4")), TypeError, "`b` must be float32 or float64"),
+    (lambda: bias_add(_X, _B.astype(np.float64)), TypeError, "share one float dtype"),
+    (lambda: bias_add(_X, np.ones(3, np.float32)), ValueError, r"`b` must have shape \(x.shape\[1\],\)"),
+    (lambda: bias_add(_X, _X), ValueError, "`b` must be 1-D"),
+    (lambda: bias_add(_B, _B), ValueError, "`x` must be 2-D"),
+    (lambda: bias_add(_X, _B, out=np.empty((3, 4), ">f4")), TypeError, "`out` must have dtype float32"),
+    (lambda: bias_add(_X, _B, out=np.empty((4, 3), np.float32)), ValueError, "`out` must have shape"),
+    (lambda: bias_add(_X, _B, out=np.empty((3, 4), np.float32, order="F")), ValueError, "C-contiguous"),
+    (lambda: bias_add(_X, _B, out=read_only(np.empty((3, 4), np.float32))), ValueError, "C-contiguous"),
+    (lambda: add_in_place(read_only(_X.copy()), _B), ValueError, "C-contiguous"),
+    (lambda: bias_add(_BUFFER[:12].reshape(3, 4), _B, out=_BUFFER[4:16].reshape(3, 4)), ValueError, "overlap"),
+    (lambda: bias_add(_X, _BUFFER[:4], out=_BUFFER[:12].reshape(3, 4)), ValueError, "overlap"),
+    (lambda: add_in_place(_BUFFER[:12].reshape(3, 4), _BUFFER[8:12]), ValueError, "overlap"),
+]
+
+
+@pytest.mark.parametrize("call, error, message", ALMOST_VALID)
+def test_almost_valid_input_raises_the_validation_error(call, error, message):
+    with pytest.raises(error, match=message):
+        call()

@@ -9,6 +9,7 @@ import scipy.special
 from helpers import EPS, assert_bitwise_equal, assert_thread_invariant, float64_instructions
 from numbanet import cross_entropy, cross_entropy_from_probs, cross_entropy_grad, softmax_cross_entropy
 from numbanet.kernels import cross_entropy as kernels
+from numbanet.ops import _validate
 from numbanet.ops.cross_entropy import SERIAL_MAX_SIZE
 
 
@@ -238,3 +239,50 @@ def test_float64_accumulation_is_detected():
     # sum_as_float64 is exempt from the float32 purity rule (a float64 mean is its contract);
     # this also shows that float64_instructions can fail.
     assert float64_instructions(kernels.sum_as_float64, np.ones(3, np.float32)) != []
+
+
+def validated_label_calls(monkeypatch):
+    """One entry per call of as_labels' full range check: none on its fast path."""
+    calls = []
+    check = _validate._labels_in_range
+
+    def spy(labels, n_classes):
+        calls.append(labels.dtype)
+        return check(labels, n_classes)
+
+    monkeypatch.setattr(_validate, "_labels_in_range", spy)
+    return calls
+
+
+def test_label_fast_path_equals_the_validated_path(dtype, monkeypatch):
+    # C-contiguous intp labels skip as_labels' full checks; other integer dtypes,
+    # non-native byte order and strided labels take them to the same kernels.
+    logits, labels = batch(17, 10, dtype, seed=3)
+    labels = labels.astype(np.intp)
+    calls = validated_label_calls(monkeypatch)
+    loss, grad = softmax_cross_entropy(logits, labels)
+    assert calls == []
+    for other in (labels.astype(np.int32), labels.astype(">i8"), np.repeat(labels, 2)[::2], labels.tolist()):
+        other_loss, other_grad = softmax_cross_entropy(logits, other)
+        assert other_loss == loss
+        assert_bitwise_equal(other_grad, grad)
+    assert len(calls) == 4
+    assert loss == cross_entropy(logits, labels)
+    assert_bitwise_equal(grad, cross_entropy_grad(logits, labels))
+
+
+@pytest.mark.parametrize(
+    "labels, error, message",
+    [
+        (np.array([0, 4, 1], np.intp), ValueError, r"`labels` must lie in \[0, 4\)\. Received: a label 4"),
+        (np.array([0, -1, 1], np.intp), ValueError, r"`labels` must lie in \[0, 4\)\. Received: a label -1"),
+        (np.array([0, 4, 1], ">i8"), ValueError, r"`labels` must lie in \[0, 4\)"),
+        (np.array([0, 1], np.intp), ValueError, "`labels` must be 1-D of length 3"),
+        (np.array([[0], [1], [2]], np.intp), ValueError, "`labels` must be 1-D of length 3"),
+        (np.array([0.0, 1.0, 2.0]), TypeError, "`labels` must be integers"),
+    ],
+)
+@pytest.mark.parametrize("op", OPS_FROM_LOGITS)
+def test_almost_valid_labels_raise_the_validation_error(op, labels, error, message):
+    with pytest.raises(error, match=message):
+        op(np.full((3, 4), 0.25, np.float32), labels)

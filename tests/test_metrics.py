@@ -90,6 +90,16 @@ def test_out_is_returned(dtype):
     np.testing.assert_array_equal(out, argmax_reference(x))
 
 
+def test_intp_labels_equal_other_integer_labels(dtype):
+    # C-contiguous intp labels take as_labels' fast path; the others its full checks.
+    x = tie_heavy((257, 10), dtype, seed=4)
+    labels = np.random.default_rng(4).integers(0, 10, 257).astype(np.intp)
+    expected = accuracy(x, labels)
+    for other in (labels.astype(np.uint8), labels.astype(">i8"), np.repeat(labels, 2)[::2], labels.tolist()):
+        assert accuracy(x, other) == expected
+    assert expected == np.mean(argmax_reference(x) == labels)
+
+
 def test_parallel_paths_match_serial_and_are_thread_invariant(dtype):
     x = tie_heavy((PARALLEL_MIN_SIZE // 10 + 3, 10), dtype, seed=4)
     labels = np.random.default_rng(5).integers(0, 10, x.shape[0])
@@ -139,6 +149,13 @@ def test_bad_arguments():
         accuracy(x, [0, 4, 1])
     with pytest.raises(ValueError, match=r"`labels` must lie in \[0, 4\)"):
         accuracy(x, np.array([0, -1, 1], np.int8))
+    # intp labels take as_labels' fast path, which must refuse these too.
+    with pytest.raises(ValueError, match=r"`labels` must lie in \[0, 4\)\. Received: a label 4"):
+        accuracy(x, np.array([0, 4, 1], np.intp))
+    with pytest.raises(ValueError, match=r"`labels` must lie in \[0, 4\)\. Received: a label -1"):
+        accuracy(x, np.array([0, -1, 1], np.intp))
+    with pytest.raises(ValueError, match="`labels` must be 1-D of length 3"):
+        accuracy(x, np.array([0, 1, 2, 3], np.intp))
     with pytest.raises(TypeError, match="`out` must have dtype"):
         argmax(x, out=np.zeros(3, np.float64))
     with pytest.raises(ValueError, match="`out` must have shape"):

@@ -3,6 +3,8 @@
 ReLU is a select, so float32 results must equal the reference bit for bit.
 """
 
+import importlib
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -13,6 +15,8 @@ from helpers import assert_bitwise_equal, assert_thread_invariant, float64_instr
 from numbanet import relu, relu_backward
 from numbanet.kernels import relu as kernels
 from numbanet.ops.relu import PARALLEL_MIN_SIZE
+
+relu_module = importlib.import_module("numbanet.ops.relu")
 
 
 def relu_reference(x):
@@ -175,3 +179,86 @@ def test_relu_splits_x_into_positive_and_negative_parts(x):
     assert np.all(y >= 0)
     np.testing.assert_array_equal(y - relu(-x), x)
     np.testing.assert_array_equal(relu(y), y)
+
+
+def validated_calls(monkeypatch):
+    """The arguments named to ``as_float_array`` by relu's calls: none on the fast path."""
+    names = []
+    validate = relu_module.as_float_array
+
+    def spy(x, name, *args, **kwargs):
+        names.append(name)
+        return validate(x, name, *args, **kwargs)
+
+    monkeypatch.setattr(relu_module, "as_float_array", spy)
+    return names
+
+
+@pytest.mark.parametrize("shape", [(3, 17), (2, 3, 5)])
+def test_fast_path_equals_the_validated_path(dtype, shape, monkeypatch):
+    # Plain C-contiguous arrays skip the validation, with or without out= (in place
+    # too); Fortran-ordered copies of the same values, or an out= that is an exact
+    # alias but another object, take it to the same kernels.
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal(shape).astype(dtype)
+    dy = rng.standard_normal(shape).astype(dtype)
+    names = validated_calls(monkeypatch)
+    y, dx = relu(x), relu_backward(dy, x)
+    out_y, out_dx = relu(x, out=np.empty_like(x)), relu_backward(dy, x, out=np.empty_like(x))
+    in_place_y, in_place_dx = x.copy(), dy.copy()
+    relu(in_place_y, out=in_place_y)
+    relu_backward(in_place_dx, x, out=in_place_dx)
+    assert names == []
+    assert_bitwise_equal(y, relu_reference(x).astype(dtype))
+    for fast in (out_y, in_place_y):
+        assert_bitwise_equal(fast, y)
+    for fast in (out_dx, in_place_dx):
+        assert_bitwise_equal(fast, dx)
+    assert_bitwise_equal(relu(np.asfortranarray(x)), y)
+    assert_bitwise_equal(relu_backward(np.asfortranarray(dy), np.asfortranarray(x)), dx)
+    alias = x.copy()
+    relu(alias, out=alias[...])
+    assert_bitwise_equal(alias, y)
+    alias = dy.copy()
+    relu_backward(alias, x, out=alias[...])
+    assert_bitwise_equal(alias, dx)
+    assert names == ["x", "dy", "x", "x", "dy", "x"]
+
+
+def read_only(a):
+    a.flags.writeable = False
+    return a
+
+
+def relu_in_place(x):
+    return relu(x, out=x)
+
+
+# Inputs that pass most of the fast paths' tests: each must still raise the full
+# validation's error.
+_X = np.ones((3, 4), np.float32)
+_BUFFER = np.arange(-4.0, 9.0, dtype=np.float32)
+ALMOST_VALID = [
+    (lambda: relu(_X.astype(">f4")), TypeError, r"`x` must be float32 or float64\. Received: x\.dtype=>f4"),
+    (lambda: relu(_X, out=np.empty((3, 4), ">f4")), TypeError, "`out` must have dtype float32"),
+    (lambda: relu(_X, out=np.empty((4, 3), np.float32)), ValueError, "`out` must have shape"),
+    (lambda: relu(_X, out=np.empty((3, 4), np.float32, order="F")), ValueError, "writeable C-contiguous"),
+    (lambda: relu(_X, out=read_only(np.empty((3, 4), np.float32))), ValueError, "writeable C-contiguous"),
+    (lambda: relu_in_place(read_only(_X.copy())), ValueError, "writeable C-contiguous"),
+    (lambda: relu(_BUFFER[:12], out=_BUFFER[1:]), ValueError, "`out` must not overlap"),
+    (lambda: relu_backward(_X.astype(">f4"), _X), TypeError, "`dy` must be float32 or float64"),
+    (lambda: relu_backward(_X, _X.astype(">f4")), TypeError, "`x` must be float32 or float64"),
+    (lambda: relu_backward(_X, _X.astype(np.float64)), TypeError, "share one float dtype"),
+    (lambda: relu_backward(_X, _X.reshape(4, 3)), ValueError, "same shape"),
+    (lambda: relu_backward(_X, _X, out=np.empty((3, 4), ">f4")), TypeError, "`out` must have dtype float32"),
+    (lambda: relu_backward(_X, _X, out=np.empty((3, 4), np.float32, order="F")), ValueError, "C-contiguous"),
+    (lambda: relu_backward(_X, _X, out=read_only(np.empty((3, 4), np.float32))), ValueError, "C-contiguous"),
+    (lambda: relu_backward(_BUFFER[1:], _BUFFER[:12], out=_BUFFER[1:]), ValueError, "`out` must not overlap"),
+    (lambda: relu_backward(_BUFFER[1:], _BUFFER[:12], out=_BUFFER[:12]), ValueError, "`out` must not overlap"),
+]
+
+
+@pytest.mark.parametrize("call, error, message", ALMOST_VALID)
+def test_almost_valid_input_raises_the_validation_error(call, error, message):
+    with pytest.raises(error, match=message):
+        call()

@@ -14,6 +14,36 @@ import threading
 import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_FLOAT32, _FLOAT64 = FLOAT_DTYPES
+_INTP, _UINTP = np.dtype(np.intp), np.dtype(np.uintp)
+
+
+# The fast paths: cheap exact tests that accept only what the full checks would pass
+# unchanged. A False sends the op to the full checks, which raise the errors.
+
+
+def is_plain_float(x, ndim=None):
+    """Whether ``as_float_array(x, name, ndim)`` would return ``x`` itself: an ndarray
+    (no subclass) whose dtype is numpy's own float32 or float64 object (so native byte
+    order), C-contiguous, with ``ndim`` dimensions (an int, or None for any)."""
+    return (type(x) is np.ndarray and (x.dtype is _FLOAT32 or x.dtype is _FLOAT64)
+            and (ndim is None or x.ndim == ndim) and x.flags.c_contiguous)
+
+
+def is_writeable_as(a, shape, dtype):
+    """Whether ``a`` is a writeable C-contiguous ndarray of exactly ``shape`` and the
+    dtype object ``dtype``: what ``check_out`` and ``as_in_place_array`` require,
+    overlap aside (the caller tests it)."""
+    if type(a) is not np.ndarray or a.dtype is not dtype or a.shape != shape:
+        return False
+    flags = a.flags
+    return flags.c_contiguous and flags.writeable
+
+
+def is_alias_or_apart(out, x):
+    """Whether ``out`` is ``x`` itself or lies outside ``x``'s bounds: then
+    ``check_out(out, ..., *not_aliased_by(out, x))`` finds no overlap."""
+    return out is x or not np.may_share_memory(out, x)
 
 
 def as_float_array(x, name, ndim=None):
@@ -93,6 +123,12 @@ def as_labels(labels, n, n_classes, name="labels"):
     Any integer dtype is accepted (uint8 included); every label must lie in
     ``[0, n_classes)``.
     """
+    # Fast path, checks only: a C-contiguous intp ndarray of shape (n,), in range, is
+    # returned as it is (viewed as unsigned, a negative label is larger than any
+    # n_classes); anything else takes the full checks.
+    if (type(labels) is np.ndarray and labels.dtype is _INTP and labels.shape == (n,)
+            and labels.flags.c_contiguous and (n == 0 or labels.view(_UINTP).max() < n_classes)):
+        return labels
     labels = np.asarray(labels)
     if labels.dtype.kind not in "iu":
         raise TypeError(f"`{name}` must be integers. Received: {name}.dtype={labels.dtype}")

@@ -13,6 +13,8 @@ from numbanet.ops._validate import (
     check_disjoint,
     check_same_shape,
     common_dtype,
+    is_plain_float,
+    is_writeable_as,
 )
 
 __all__ = ["adam_step"]
@@ -43,21 +45,41 @@ def as_beta(value, name):
     return value
 
 
-def _constants(dtype, lr, beta1, beta2, eps):
-    """The validated hyper-parameters as floats, and the kernel's step-independent
-    constants (beta1, 1 - beta1, beta2, 1 - beta2, eps) in ``dtype``."""
+def _kernel_scalars(dtype, lr, beta1, beta2, eps, step):
+    """The kernel's scalar arguments in ``dtype`` after checking the hyper-parameters:
+    beta1, 1 - beta1, beta2, 1 - beta2, lr / (1 - beta1^t), 1 / (1 - beta2^t), eps (the
+    bias corrections computed in float64)."""
     lr = as_scalar(lr, "lr", low=0.0)
     beta1 = as_beta(beta1, "beta1")
     beta2 = as_beta(beta2, "beta2")
     eps = as_scalar(eps, "eps", low=0.0)
+    inv_bc1 = 1.0 / (1.0 - beta1**step)
+    inv_bc2 = 1.0 / (1.0 - beta2**step)
     t = dtype.type
-    return lr, beta1, beta2, (t(beta1), t(1.0 - beta1), t(beta2), t(1.0 - beta2)), t(eps)
+    return t(beta1), t(1.0 - beta1), t(beta2), t(1.0 - beta2), t(lr * inv_bc1), t(inv_bc2), t(eps)
 
 
-# An optimizer passes the same Python floats on every call: their checks and casts
-# are done once (errors are raised, never cached).
-_cached_constants = functools.lru_cache(maxsize=16)(_constants)
+# An optimizer passes the same Python floats and step to the update of every parameter
+# of a step: their checks and casts are done once per step (errors are raised, never
+# cached).
+_cached_kernel_scalars = functools.lru_cache(maxsize=16)(_kernel_scalars)
 _EXACT_NUMBERS = (float, int)
+
+
+def _is_plain(param, grad, m, v, step):
+    # Fast path, checks only: a plain float ``grad`` (is_plain_float); ``param``, ``m``
+    # and ``v`` writeable C-contiguous ndarrays of its shape and dtype; all four pairwise
+    # outside each other's bounds; an int ``step`` >= 1. False sends adam_step to the
+    # full validation.
+    if not is_plain_float(grad):
+        return False
+    shape, dtype = grad.shape, grad.dtype
+    return (is_writeable_as(param, shape, dtype)
+            and is_writeable_as(m, shape, dtype) and is_writeable_as(v, shape, dtype)
+            and type(step) is int and step >= 1
+            and not (np.may_share_memory(param, grad) or np.may_share_memory(param, m)
+                     or np.may_share_memory(param, v) or np.may_share_memory(grad, m)
+                     or np.may_share_memory(grad, v) or np.may_share_memory(m, v)))
 
 
 def adam_step(param, grad, m, v, step, *, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-7):
@@ -107,22 +129,22 @@ def adam_step(param, grad, m, v, step, *, lr=1e-3, beta1=0.9, beta2=0.999, eps=1
     threads. The update reads and writes seven arrays once each and runs at memory
     bandwidth; ``benchmarks/bench_adam.py`` compares it with torch's fused Adam.
     """
-    param = as_in_place_array(param, "param")
-    m = as_in_place_array(m, "m")
-    v = as_in_place_array(v, "v")
-    grad = as_float_array(grad, "grad")
-    dtype = common_dtype(param=param, grad=grad, m=m, v=v)
-    check_same_shape(param=param, grad=grad, m=m, v=v)
-    check_disjoint(param=param, grad=grad, m=m, v=v)
-    step = as_step(step)
+    if _is_plain(param, grad, m, v, step):
+        dtype = grad.dtype
+    else:
+        param = as_in_place_array(param, "param")
+        m = as_in_place_array(m, "m")
+        v = as_in_place_array(v, "v")
+        grad = as_float_array(grad, "grad")
+        dtype = common_dtype(param=param, grad=grad, m=m, v=v)
+        check_same_shape(param=param, grad=grad, m=m, v=v)
+        check_disjoint(param=param, grad=grad, m=m, v=v)
+        step = as_step(step)
     exact = (type(lr) in _EXACT_NUMBERS and type(beta1) in _EXACT_NUMBERS
              and type(beta2) in _EXACT_NUMBERS and type(eps) in _EXACT_NUMBERS)
-    lr, beta1, beta2, decays, eps = (_cached_constants if exact else _constants)(dtype, lr, beta1, beta2, eps)
+    scalars = (_cached_kernel_scalars if exact else _kernel_scalars)(dtype, lr, beta1, beta2, eps, step)
     if param.size == 0:
         return None
-    inv_bc1 = 1.0 / (1.0 - beta1**step)
-    inv_bc2 = 1.0 / (1.0 - beta2**step)
-    t = dtype.type
     update = adam_update_serial if param.size <= SERIAL_MAX else adam_update_parallel
-    update(param.ravel(), grad.ravel(), m.ravel(), v.ravel(), *decays, t(lr * inv_bc1), t(inv_bc2), eps)
+    update(param.ravel(), grad.ravel(), m.ravel(), v.ravel(), *scalars)
     return None

@@ -1,7 +1,18 @@
 """Bias add and its gradient: ``bias_add`` and ``bias_grad``."""
 
+import numpy as np
+
 from numbanet.kernels import bias as kernels
-from numbanet.ops._validate import as_float_array, check_out, common_dtype, not_aliased_by, scratch
+from numbanet.ops._validate import (
+    as_float_array,
+    check_out,
+    common_dtype,
+    is_alias_or_apart,
+    is_plain_float,
+    is_writeable_as,
+    not_aliased_by,
+    scratch,
+)
 
 __all__ = ["bias_add", "bias_grad"]
 
@@ -45,18 +56,31 @@ def bias_add(x, b, *, out=None):
     Its gradient with respect to ``b`` is :func:`bias_grad` of the upstream
     gradient; with respect to ``x`` it is the upstream gradient itself.
     """
-    x = as_float_array(x, "x", ndim=2)
-    b = as_float_array(b, "b", ndim=1)
-    dtype = common_dtype(x=x, b=b)
-    if b.shape[0] != x.shape[1]:
-        raise ValueError(
-            f"`b` must have shape (x.shape[1],) = ({x.shape[1]},). "
-            f"Received: b.shape={b.shape}, x.shape={x.shape}"
-        )
-    y = check_out(out, x.shape, dtype, b, *not_aliased_by(out, x))
+    if _is_plain_add(x, b, out):
+        y = np.empty(x.shape, x.dtype) if out is None else out
+    else:
+        x = as_float_array(x, "x", ndim=2)
+        b = as_float_array(b, "b", ndim=1)
+        dtype = common_dtype(x=x, b=b)
+        if b.shape[0] != x.shape[1]:
+            raise ValueError(
+                f"`b` must have shape (x.shape[1],) = ({x.shape[1]},). "
+                f"Received: b.shape={b.shape}, x.shape={x.shape}"
+            )
+        y = check_out(out, x.shape, dtype, b, *not_aliased_by(out, x))
     forward = kernels.bias_add_forward if x.size >= PARALLEL_MIN_SIZE else kernels.bias_add_forward_serial
     forward(x, b, y)
     return y
+
+
+def _is_plain_add(x, b, out):
+    # Fast path, checks only: plain float ``x`` (2-D) and ``b`` (1-D) of one dtype with
+    # len(b) == x.shape[1], and no ``out``, or an ``out`` of x's shape and dtype that is
+    # ``x`` or lies outside it, and lies outside ``b``. False sends bias_add to the full
+    # validation.
+    return (is_plain_float(x, 2) and is_plain_float(b, 1) and b.dtype is x.dtype and b.shape[0] == x.shape[1]
+            and (out is None or is_writeable_as(out, x.shape, x.dtype)
+                 and is_alias_or_apart(out, x) and not np.may_share_memory(out, b)))
 
 
 def bias_grad(dy, *, out=None):

