@@ -261,7 +261,7 @@ def test_float32_kernels_never_widen_to_float64():
     assert float64_instructions(kernels.matmul_reference, a, b, c) == []
     a_rows = np.empty((kernels.packed_a_rows(5), 6), np.float32)
     work = np.empty((kernels.workspace_rows(5, 6, 7), kernels.TILE), np.float32)
-    assert float64_instructions(kernels.matmul_tiles, a, True, b, False, c, True, a_rows, work) == []
+    assert float64_instructions(kernels.matmul_tiles, a, True, b, False, c, True, a_rows, work, False) == []
     work = np.empty((kernels.skinny_workspace_rows(5), kernels.SKINNY_ROWS), np.float32)
     assert float64_instructions(kernels.matmul_skinny_tn, a, b, False, c, work) == []
 
@@ -282,18 +282,33 @@ def test_every_register_block_equals_naive_reference_bitwise(dtype, block, rows)
 @pytest.mark.parametrize("M", [1, 2, 3, 5, 7, 13, 15, 16, 18, 31])
 def test_partial_row_tiles_equal_naive_reference_bitwise(dtype, M):
     # The last tile's rows end inside or at the edge of a register block, with op(a)
-    # read in place and packed.
-    for trans_a in (False, True):
+    # read in place and packed, in tasks of tile columns and of tile rows.
+    for trans_a, pack_a, column_tasks in itertools.product((False, True), repeat=3):
         a, b = operands(M, 19, 21, dtype, trans_a)
         a_op = np.ascontiguousarray(a.T) if trans_a else a
         expected = np.empty((M, 21), dtype)
         kernels.matmul_reference(a_op, b, expected)
-        for pack_a in (False, True):
-            c = np.full((M, 21), np.nan, dtype)
-            a_rows = np.full((kernels.packed_a_rows(M), 19), np.nan, dtype) if pack_a or trans_a else a
-            work = np.full((kernels.workspace_rows(M, 19, 21), kernels.TILE), np.nan, dtype)
-            kernels.matmul_tiles_serial(a, trans_a, b, False, c, pack_a, a_rows, work)
-            assert_bitwise_equal(c, expected)
+        c = np.full((M, 21), np.nan, dtype)
+        a_rows = np.full((kernels.packed_a_rows(M), 19), np.nan, dtype) if pack_a or trans_a else a
+        work = np.full((kernels.workspace_rows(M, 19, 21), kernels.TILE), np.nan, dtype)
+        kernels.matmul_tiles_serial(a, trans_a, b, False, c, pack_a, a_rows, work, column_tasks)
+        assert_bitwise_equal(c, expected)
+
+
+@pytest.mark.parametrize("column_tasks", [False, True])
+def test_both_task_shapes_equal_naive_reference_bitwise_in_parallel(dtype, column_tasks):
+    # The parallel kernel with either task shape (tile columns packing their own panel
+    # of B, or tile rows packing their own strip of op(a)), partial tiles on both edges.
+    for trans_a, trans_b in itertools.product((False, True), repeat=2):
+        a, b = operands(37, 23, 41, dtype, trans_a, trans_b)
+        expected = np.empty((37, 41), dtype)
+        kernels.matmul_reference(np.ascontiguousarray(a.T) if trans_a else a,
+                                 np.ascontiguousarray(b.T) if trans_b else b, expected)
+        c = np.full((37, 41), np.nan, dtype)
+        a_rows = np.full((kernels.packed_a_rows(37), 23), np.nan, dtype)
+        work = np.full((kernels.workspace_rows(37, 23, 41), kernels.TILE), np.nan, dtype)
+        kernels.matmul_tiles(a, trans_a, b, trans_b, c, True, a_rows, work, column_tasks)
+        assert_bitwise_equal(c, expected)
 
 
 @pytest.mark.parametrize("block, rows", [(kernels._skinny_block64, 64), (kernels._skinny_block32, 32)])

@@ -2,6 +2,7 @@
 
 import threading
 
+import numba
 import numpy as np
 
 from numbanet.kernels import matmul as kernels
@@ -152,5 +153,6 @@ def matmul(a, b, *, trans_a=False, trans_b=False, out=None):
     a_rows = _workspace("a", dtype, kernels.packed_a_rows(M), K) if pack_a else a
     work = _workspace("b", dtype, kernels.workspace_rows(M, K, N), kernels.TILE)
     tiles = kernels.matmul_tiles_serial if serial else kernels.matmul_tiles
-    tiles(a, trans_a, b, trans_b, out, pack_a, a_rows, work)
+    column_tasks = serial or (N + kernels.TILE - 1) // kernels.TILE >= 2 * numba.get_num_threads()
+    tiles(a, trans_a, b, trans_b, out, pack_a, a_rows, work, column_tasks)
     return out
