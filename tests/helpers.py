@@ -96,3 +96,17 @@ def fused_pair(dtype):
     fused multiply-adds gives eps'^2, one that rounds a*a first gives 0."""
     e = 2.0 ** (-12 if np.dtype(dtype) == np.float32 else -27)
     return np.array([1, 1 + e], dtype), np.array([-(1 + 2 * e), 1 + e], dtype), dtype(e * e)
+
+
+def validated_calls(monkeypatch, module, validator="as_float_array"):
+    """The argument names ``module``'s ops pass to its ``validator`` while the test runs
+    (recorded by a spy): an empty list means every call took its op's fast path."""
+    names = []
+    validate = getattr(module, validator)
+
+    def spy(x, name, *args, **kwargs):
+        names.append(name)
+        return validate(x, name, *args, **kwargs)
+
+    monkeypatch.setattr(module, validator, spy)
+    return names

@@ -5,7 +5,7 @@ import importlib
 import numpy as np
 import pytest
 
-from helpers import EPS, assert_bitwise_equal, assert_thread_invariant, float64_instructions
+from helpers import EPS, assert_bitwise_equal, assert_thread_invariant, float64_instructions, validated_calls
 from numbanet.kernels.adam import adam_update_parallel, adam_update_serial
 from numbanet.ops import adam_step
 from numbanet.ops.adam import SERIAL_MAX
@@ -266,19 +266,6 @@ def test_matches_torch_adam_in_float64():
     np.testing.assert_allclose(param, weight.detach().numpy(), rtol=1e-13, atol=1e-15)
 
 
-def validated_calls(monkeypatch):
-    """The arrays named to ``as_in_place_array`` by adam_step's calls: none on the fast path."""
-    names = []
-    validate = adam_module.as_in_place_array
-
-    def spy(x, name):
-        names.append(name)
-        return validate(x, name)
-
-    monkeypatch.setattr(adam_module, "as_in_place_array", spy)
-    return names
-
-
 def run_steps(param, grads, m, v, step_type=int, hyper_type=float):
     """Copies of param, m, v after an adam_step per gradient (steps 1, 2, ...)."""
     param, m, v = param.copy(), m.copy(), v.copy()
@@ -297,7 +284,7 @@ def test_fast_path_equals_the_validated_path(dtype, shape, monkeypatch):
     param, grads = random_state(int(np.prod(shape)), dtype, seed=7)
     param, grads = param.reshape(shape), [g.reshape(shape) for g in grads]
     m, v = grads[0] * dtype(0.5), grads[1] * grads[1]
-    names = validated_calls(monkeypatch)
+    names = validated_calls(monkeypatch, adam_module, "as_in_place_array")
     fast = run_steps(param, grads, m, v)
     assert names == []
     uncached = run_steps(param, grads, m, v, hyper_type=np.float64)

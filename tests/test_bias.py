@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from helpers import EPS, assert_bitwise_equal, assert_thread_invariant, float64_instructions
+from helpers import EPS, assert_bitwise_equal, assert_thread_invariant, float64_instructions, validated_calls
 from numbanet import bias_add, bias_grad
 from numbanet.kernels import bias as kernels
 from numbanet.ops.bias import PARALLEL_MIN_SIZE
@@ -211,19 +211,6 @@ def test_overlapping_out_is_rejected():
         bias_grad(x, out=buffer[:4])
 
 
-def validated_calls(monkeypatch):
-    """The arguments named to ``as_float_array`` by bias_add's calls: none on the fast path."""
-    names = []
-    validate = bias_module.as_float_array
-
-    def spy(x, name, *args, **kwargs):
-        names.append(name)
-        return validate(x, name, *args, **kwargs)
-
-    monkeypatch.setattr(bias_module, "as_float_array", spy)
-    return names
-
-
 def test_bias_add_fast_path_equals_the_validated_path(dtype, monkeypatch):
     # Plain C-contiguous x and b skip the validation, with or without out= (in place
     # too); a Fortran-ordered copy of x, or an out= that is an exact alias but another
@@ -231,7 +218,7 @@ def test_bias_add_fast_path_equals_the_validated_path(dtype, monkeypatch):
     rng = np.random.default_rng(10)
     x = rng.standard_normal((17, 3)).astype(dtype)
     b = rng.standard_normal(3).astype(dtype)
-    names = validated_calls(monkeypatch)
+    names = validated_calls(monkeypatch, bias_module)
     y = bias_add(x, b)
     out = bias_add(x, b, out=np.empty_like(x))
     in_place = x.copy()

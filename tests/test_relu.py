@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from helpers import assert_bitwise_equal, assert_thread_invariant, float64_instructions
+from helpers import assert_bitwise_equal, assert_thread_invariant, float64_instructions, validated_calls
 from numbanet import relu, relu_backward
 from numbanet.kernels import relu as kernels
 from numbanet.ops.relu import PARALLEL_MIN_SIZE
@@ -181,19 +181,6 @@ def test_relu_splits_x_into_positive_and_negative_parts(x):
     np.testing.assert_array_equal(relu(y), y)
 
 
-def validated_calls(monkeypatch):
-    """The arguments named to ``as_float_array`` by relu's calls: none on the fast path."""
-    names = []
-    validate = relu_module.as_float_array
-
-    def spy(x, name, *args, **kwargs):
-        names.append(name)
-        return validate(x, name, *args, **kwargs)
-
-    monkeypatch.setattr(relu_module, "as_float_array", spy)
-    return names
-
-
 @pytest.mark.parametrize("shape", [(3, 17), (2, 3, 5)])
 def test_fast_path_equals_the_validated_path(dtype, shape, monkeypatch):
     # Plain C-contiguous arrays skip the validation, with or without out= (in place
@@ -202,7 +189,7 @@ def test_fast_path_equals_the_validated_path(dtype, shape, monkeypatch):
     rng = np.random.default_rng(9)
     x = rng.standard_normal(shape).astype(dtype)
     dy = rng.standard_normal(shape).astype(dtype)
-    names = validated_calls(monkeypatch)
+    names = validated_calls(monkeypatch, relu_module)
     y, dx = relu(x), relu_backward(dy, x)
     out_y, out_dx = relu(x, out=np.empty_like(x)), relu_backward(dy, x, out=np.empty_like(x))
     in_place_y, in_place_dx = x.copy(), dy.copy()
