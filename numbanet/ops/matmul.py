@@ -7,7 +7,7 @@ import numpy as np
 
 from numbanet.kernels import matmul as kernels
 
-from ._validate import as_float_array, check_out, common_dtype
+from ._validate import as_float_array, check_out, common_dtype, is_writeable_as
 
 __all__ = ["matmul"]
 
@@ -75,10 +75,7 @@ def _as_operand(x, name, trans):
 
 def _is_valid_out(out, shape, dtype, a, b):
     """Cheap acceptance of a caller-given ``out`` (``check_out`` decides otherwise)."""
-    if type(out) is not np.ndarray or out.dtype is not dtype or out.shape != shape:
-        return False
-    flags = out.flags
-    return (flags.c_contiguous and flags.writeable
+    return (is_writeable_as(out, shape, dtype)
             and not np.may_share_memory(out, a) and not np.may_share_memory(out, b))
 
 

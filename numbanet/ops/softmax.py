@@ -3,7 +3,7 @@
 import numpy as np
 
 from numbanet.kernels import softmax as _k
-from numbanet.ops._validate import as_float_array, check_out
+from numbanet.ops._validate import as_float_array, check_out, is_plain_float
 
 __all__ = ["softmax", "log_softmax"]
 
@@ -20,16 +20,12 @@ def _check_axis(axis, ndim):
         )
 
 
-_FLOAT32, _FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
-
-
 def _rowwise(kernels, x, axis, out):
     # kernels: ((parallel, serial), (short parallel, short serial)); the short pair
-    # serves rows of K < SHORT_ROW. Fast path, checks only: a C-contiguous 2-D ndarray
-    # of a native float dtype (numpy's own dtype singletons), the default axis and no
-    # ``out``; anything else takes the full validation.
-    if (type(x) is np.ndarray and out is None and type(axis) is int and axis == -1
-            and (x.dtype is _FLOAT32 or x.dtype is _FLOAT64) and x.ndim == 2 and x.flags.c_contiguous):
+    # serves rows of K < SHORT_ROW. Fast path, checks only: a plain 2-D float array
+    # (is_plain_float), the default axis and no ``out``; anything else takes the full
+    # validation.
+    if out is None and type(axis) is int and axis == -1 and is_plain_float(x, 2):
         out = np.empty(x.shape, x.dtype)
         rows_x, rows_out = x, out
     else:
