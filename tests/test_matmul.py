@@ -114,7 +114,9 @@ def test_huge_magnitudes_stay_within_bound(dtype):
     assert_within_bound(c, a, b)
 
 
-@pytest.mark.parametrize("N", [18, 9])  # 9 with trans_a: the skinny kernel's odd last column
+# 9 with trans_a: the skinny kernel's odd last column; 10 (and 9) without: one partial
+# panel of B, packed by gathering its columns
+@pytest.mark.parametrize("N", [18, 10, 9])
 @pytest.mark.parametrize("trans_a, trans_b", TRANSPOSES)
 def test_nan_and_inf_reach_only_dependent_entries(dtype, trans_a, trans_b, N):
     M, K = 19, 7  # partial tiles and strips, so padded rows and columns are exercised
@@ -165,6 +167,14 @@ def test_bad_out_raises(dtype):
     square = np.ones((5, 5), dtype)
     with pytest.raises(ValueError, match="overlap"):
         matmul(square, square, out=square)
+    # out owns its data and b is a view of it, or out is a view overlapping a.
+    with pytest.raises(ValueError, match="overlap"):
+        matmul(square, square[:], out=square)
+    rows = np.ones((8, 5), dtype)
+    with pytest.raises(ValueError, match="overlap"):
+        matmul(rows[:5], square, out=rows[3:])
+    out = np.full((5, 5), np.nan, dtype)
+    assert matmul(rows[:5], square, out=out) is out and np.all(out == 5)
 
 
 def test_mismatched_inner_dimensions_name_both_shapes():
@@ -292,6 +302,24 @@ def test_partial_row_tiles_equal_naive_reference_bitwise(dtype, M):
         a_rows = np.full((kernels.packed_a_rows(M), 19), np.nan, dtype) if pack_a or trans_a else a
         work = np.full((kernels.workspace_rows(M, 19, 21), kernels.TILE), np.nan, dtype)
         kernels.matmul_tiles_serial(a, trans_a, b, False, c, pack_a, a_rows, work, column_tasks)
+        assert_bitwise_equal(c, expected)
+
+
+@pytest.mark.parametrize("M, K, N, trans_b", [(128, 10, 256, True), (128, 256, 10, False), (37, 10, 10, True),
+                                           (50, 3, 40, False), (16, 5, 3, False)])
+def test_small_products_equal_naive_reference_bitwise(dtype, M, K, N, trans_b):
+    # The MLP's small products (dl @ W2.T with K = 10; h @ W2 with one partial panel of
+    # 10 columns, packed by gathering from each row of B) and partial tiles on either
+    # edge, through the op and both task shapes of the serial kernel.
+    a, b = operands(M, K, N, dtype, trans_b=trans_b)
+    expected = np.empty((M, N), dtype)
+    kernels.matmul_reference(a, np.ascontiguousarray(b.T) if trans_b else b, expected)
+    out = np.full((M, N), np.nan, dtype)
+    assert_bitwise_equal(matmul(a, b, trans_b=trans_b, out=out), expected)
+    for column_tasks in (False, True):
+        c = np.full((M, N), np.nan, dtype)
+        work = np.full((kernels.workspace_rows(M, K, N), kernels.TILE), np.nan, dtype)
+        kernels.matmul_tiles_serial(a, False, b, trans_b, c, False, a, work, column_tasks)
         assert_bitwise_equal(c, expected)
 
 

@@ -16,6 +16,7 @@ result is the same for any thread count and any partition of C.
 """
 
 from numba import prange
+from numpy import int64
 
 from numbanet._config import VECTOR_BYTES, kernel, serial_kernel
 from numbanet.kernels.fma import fma
@@ -144,18 +145,18 @@ _block_f32, _block_f64 = _BLOCKS[ROWS_F32], _BLOCKS[ROWS_F64]
 
 
 @serial_kernel
-def _nth_block_f64(rows, n, v, out, oi, oj):
-    # Block n of a float64 tile: out[oi+h:oi+h+R] = rows[h:h+R] @ v for R = ROWS_F64 and
-    # h = n R. A call of its own: with the 2-row blocks of AVX2 called straight from
+def _nth_block_f64(rows, r0, n, v, out, oi, oj):
+    # Block n of a float64 tile: out[oi+h:oi+h+R] = rows[r0+h:r0+h+R] @ v for R = ROWS_F64
+    # and h = n R. A call of its own: with the 2-row blocks of AVX2 called straight from
     # the tile, LLVM jammed the k loops of two blocks into one 4-row loop whose 16
     # accumulators spilled (1.2-1.4x the time).
     h = ROWS_F64 * n
-    _block_f64(rows, h, v, out, oi + h, oj)
+    _block_f64(rows, r0 + h, v, out, oi + h, oj)
 
 
 @serial_kernel
-def _tile_blocks(rows, v, out, oi, oj):
-    # out[oi:oi+16, oj:oj+16] = rows @ v for rows (R, K) C-contiguous, R <= 16 (rows
+def _tile_blocks(rows, r0, v, out, oi, oj):
+    # out[oi:oi+16, oj:oj+16] = rows[r0:r0+16] @ v for rows (R, K) C-contiguous (rows
     # past R repeat its last), v a packed (K, 16) panel, in the host's register blocks.
     # A function of its own, always given C-contiguous rows: when one variable held
     # either a's rows or a transposed view, Numba typed it with runtime strides and the
@@ -163,35 +164,67 @@ def _tile_blocks(rows, v, out, oi, oj):
     # time).
     if out.itemsize == 4:
         for h in range(0, TILE, ROWS_F32):
-            _block_f32(rows, h, v, out, oi + h, oj)
+            _block_f32(rows, r0 + h, v, out, oi + h, oj)
     else:
         for n in range(TILE // ROWS_F64):
-            _nth_block_f64(rows, n, v, out, oi, oj)
+            _nth_block_f64(rows, r0, n, v, out, oi, oj)
 
 
 @serial_kernel
-def _output_tile(rows, c, work, t):
-    # Tile t of C in row-major order over the tile grid: c[i0:i0+16, j0:j0+16] =
-    # rows[i0:i0+16] @ (columns j0:j0+16 of op(b), from their packed panel in work).
+def _partial_tile(rows, v, c, scratch, i0, j0):
+    # c[i0:, j0:] = the valid part of rows[i0:i0+16] @ v (at most 16 x 16), computed
+    # whole into the 16 x 16 scratch block and copied.
+    _tile_blocks(rows, i0, v, scratch, 0, 0)
+    for i in range(min(TILE, c.shape[0] - i0)):
+        for j in range(min(TILE, c.shape[1] - j0)):
+            c[i0 + i, j0 + j] = scratch[i, j]
+
+
+@serial_kernel
+def _full_tiles(rows, c, work, s0, s1, p0, p1):
+    # The tiles (s, p) of C's tile grid for s0 <= s < s1, p0 <= p < p1, all whole:
+    # c[i0:i0+16, j0:j0+16] = rows[i0:i0+16] @ (columns j0:j0+16 of op(b), from their
+    # packed panel in work), i0 = 16 s, j0 = 16 p. The register blocks are called
+    # straight from this loop: a call of _tile_blocks per tile, or partial tiles
+    # handled inside it, cost 1.2-1.5x the time at K = 10 (128 x 10 x 256).
+    K = rows.shape[1]
+    for s in range(s0, s1):
+        i0 = s * TILE
+        for p in range(p0, p1):
+            v = work[p * K:(p + 1) * K]
+            if c.itemsize == 4:
+                for h in range(0, TILE, ROWS_F32):
+                    _block_f32(rows, i0 + h, v, c, i0 + h, p * TILE)
+            else:
+                for n in range(TILE // ROWS_F64):
+                    _nth_block_f64(rows, i0, n, v, c, i0, p * TILE)
+
+
+@serial_kernel
+def _output_tiles(rows, c, work, s0, s1, p0, p1):
+    # The tiles (s, p) of C's tile grid for s0 <= s < s1, p0 <= p < p1 (see
+    # _full_tiles): a whole row or column of tiles per call, as a call per tile paid
+    # atomic reference-count updates of its array arguments (about 20 ns a tile).
     M, N = c.shape
     K = rows.shape[1]
     n_row_tiles, n_col_tiles = (M + TILE - 1) // TILE, (N + TILE - 1) // TILE
-    s, p = t // n_col_tiles, t % n_col_tiles
-    i0, j0 = s * TILE, p * TILE
-    v = work[p * K:(p + 1) * K]
-    full = i0 + TILE <= M and j0 + TILE <= N
-    # A partial tile is computed whole into its own 16 x 16 scratch block (one per tile
-    # of the last column, then one per tile of the last row) and its valid part copied.
-    if full:
-        out, oi, oj = c, i0, j0
-    else:
-        q = n_col_tiles * K + (s if j0 + TILE > N else n_row_tiles + p) * TILE
-        out, oi, oj = work[q:q + TILE], 0, 0
-    _tile_blocks(rows[i0:i0 + TILE], v, out, oi, oj)
-    if not full:
-        for i in range(min(TILE, M - i0)):
-            for j in range(min(TILE, N - j0)):
-                c[i0 + i, j0 + j] = out[i, j]
+    s_full, p_full = min(s1, M // TILE), min(p1, N // TILE)
+    _full_tiles(rows, c, work, s0, s_full, p0, p_full)
+    # A partial tile has its own 16 x 16 scratch block: one per tile of the last
+    # column, then one per tile of the last row.
+    for s in range(s0, s1):
+        for p in range(max(p0, p_full) if s < s_full else p0, p1):
+            q = n_col_tiles * K + (s if (p + 1) * TILE > N else n_row_tiles + p) * TILE
+            _partial_tile(rows, work[p * K:(p + 1) * K], c, work[q:q + TILE], s * TILE, p * TILE)
+
+
+@serial_kernel
+def _gather16(r, r0, last):
+    # The 16-tuple r[min(r0 + u, last)] for u = 0..15.
+    return (r[min(r0, last)], r[min(r0 + 1, last)], r[min(r0 + 2, last)], r[min(r0 + 3, last)],
+            r[min(r0 + 4, last)], r[min(r0 + 5, last)], r[min(r0 + 6, last)], r[min(r0 + 7, last)],
+            r[min(r0 + 8, last)], r[min(r0 + 9, last)], r[min(r0 + 10, last)], r[min(r0 + 11, last)],
+            r[min(r0 + 12, last)], r[min(r0 + 13, last)], r[min(r0 + 14, last)], r[min(r0 + 15, last)])
 
 
 @serial_kernel
@@ -205,10 +238,7 @@ def _pack_strip(x, trans, r0, out):
                 _store16(out[k], _load16(x[k, r0:r0 + TILE]))
         else:
             for k in range(x.shape[0]):
-                for u in range(R - r0):
-                    out[k, u] = x[k, r0 + u]
-                for u in range(R - r0, TILE):
-                    out[k, u] = x[k, R - 1]
+                _store16(out[k], _gather16(x[k], r0, R - 1))
         return
     last = x.shape[0] - 1
     x0, x1, x2, x3 = x[min(r0, last)], x[min(r0 + 1, last)], x[min(r0 + 2, last)], x[min(r0 + 3, last)]
@@ -254,10 +284,8 @@ def _tile_row(a, trans_a, packed, a_rows, c, work, s):
     # the row while the strip is fresh in the cache.
     if packed:
         _pack_rows(a, trans_a, s * TILE, a_rows[s * TILE:(s + 1) * TILE])
-    rows = a_rows if packed else a
-    n_col_tiles = (c.shape[1] + TILE - 1) // TILE
-    for p in range(n_col_tiles):
-        _output_tile(rows, c, work, s * n_col_tiles + p)
+    s = int64(s)  # a prange index is unsigned: mixed with signed ones in min, float64
+    _output_tiles(a_rows if packed else a, c, work, s, s + 1, 0, (c.shape[1] + TILE - 1) // TILE)
 
 
 @serial_kernel
@@ -266,9 +294,8 @@ def _tile_column(b, trans_b, rows, c, work, p):
     # while the panel is fresh in the cache.
     K = rows.shape[1]
     _pack_strip(b, not trans_b, p * TILE, work[p * K:(p + 1) * K])
-    n_col_tiles = (c.shape[1] + TILE - 1) // TILE
-    for s in range((c.shape[0] + TILE - 1) // TILE):
-        _output_tile(rows, c, work, s * n_col_tiles + p)
+    p = int64(p)  # a prange index is unsigned: mixed with signed ones in min, float64
+    _output_tiles(rows, c, work, 0, (c.shape[0] + TILE - 1) // TILE, p, p + 1)
 
 
 @serial_kernel

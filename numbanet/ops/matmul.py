@@ -75,8 +75,13 @@ def _as_operand(x, name, trans):
 
 def _is_valid_out(out, shape, dtype, a, b):
     """Cheap acceptance of a caller-given ``out`` (``check_out`` decides otherwise)."""
-    return (is_writeable_as(out, shape, dtype)
-            and not np.may_share_memory(out, a) and not np.may_share_memory(out, b))
+    if not is_writeable_as(out, shape, dtype):
+        return False
+    # Two distinct arrays that each own their data cannot overlap: a flag read instead
+    # of np.may_share_memory (0.3-0.6 us a call) for the common case.
+    owns = out.flags.owndata
+    return (((owns and out is not a and a.flags.owndata) or not np.may_share_memory(out, a))
+            and ((owns and out is not b and b.flags.owndata) or not np.may_share_memory(out, b)))
 
 
 def matmul(a, b, *, trans_a=False, trans_b=False, out=None):
@@ -150,6 +155,8 @@ def matmul(a, b, *, trans_a=False, trans_b=False, out=None):
     a_rows = _workspace("a", dtype, kernels.packed_a_rows(M), K) if pack_a else a
     work = _workspace("b", dtype, kernels.workspace_rows(M, K, N), kernels.TILE)
     tiles = kernels.matmul_tiles_serial if serial else kernels.matmul_tiles
-    column_tasks = serial or (N + kernels.TILE - 1) // kernels.TILE >= 2 * numba.get_num_threads()
+    # Serially, tasks of tile rows: each 16-row strip of C is finished while its rows
+    # are in the cache (128 x 10 x 256: 0.6-0.8x the time of tile columns).
+    column_tasks = not serial and (N + kernels.TILE - 1) // kernels.TILE >= 2 * numba.get_num_threads()
     tiles(a, trans_a, b, trans_b, out, pack_a, a_rows, work, column_tasks)
     return out
