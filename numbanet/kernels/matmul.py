@@ -299,20 +299,31 @@ def _tile_column(b, trans_b, rows, c, work, p):
 
 
 @serial_kernel
-def matmul_tiles_serial(a, trans_a, b, trans_b, c, pack_a, a_rows, work, column_tasks):
-    # The serial twin of matmul_tiles: the same tasks in order.
+def _pack_shared(a, trans_a, b, trans_b, c, packed, a_rows, work, column_tasks):
+    # The operand every task reads, packed before the tasks on the calling thread:
+    # op(a) when packed for column tasks, all panels of op(b) for row tasks. One thread,
+    # because a second parallel region in a call cost 100-150 us at 2 threads on the
+    # CI VM, far more than this packing (B of 784x128x256: about 10 us).
     K = a.shape[0] if trans_a else a.shape[1]
-    n_strips, n_panels = (c.shape[0] + TILE - 1) // TILE, (c.shape[1] + TILE - 1) // TILE
-    packed = pack_a or trans_a
     if column_tasks:
         if packed:
-            for s in range(n_strips):
+            for s in range((c.shape[0] + TILE - 1) // TILE):
                 _pack_rows(a, trans_a, s * TILE, a_rows[s * TILE:(s + 1) * TILE])
+    else:
+        for p in range((c.shape[1] + TILE - 1) // TILE):
+            _pack_strip(b, not trans_b, p * TILE, work[p * K:(p + 1) * K])
+
+
+@serial_kernel
+def matmul_tiles_serial(a, trans_a, b, trans_b, c, pack_a, a_rows, work, column_tasks):
+    # The serial twin of matmul_tiles: the same tasks in order.
+    n_strips, n_panels = (c.shape[0] + TILE - 1) // TILE, (c.shape[1] + TILE - 1) // TILE
+    packed = pack_a or trans_a
+    _pack_shared(a, trans_a, b, trans_b, c, packed, a_rows, work, column_tasks)
+    if column_tasks:
         for p in range(n_panels):
             _tile_column(b, trans_b, a_rows if packed else a, c, work, p)
     else:
-        for p in range(n_panels):
-            _pack_strip(b, not trans_b, p * TILE, work[p * K:(p + 1) * K])
         for s in range(n_strips):
             _tile_row(a, trans_a, packed, a_rows, c, work, s)
 
@@ -328,21 +339,17 @@ def matmul_tiles(a, trans_a, b, trans_b, c, pack_a, a_rows, work, column_tasks):
     # With column_tasks a task packs one panel of B and computes that column of tiles,
     # so each thread reads mostly the panels it packed into its own cache (128x784x256
     # at 2 threads: 0.62 -> 0.54 ms against tasks sharing a B packed beforehand);
-    # otherwise (the caller's choice when there are too few panels to share out) a
-    # task is a row of tiles, packing its strip of op(a) when packed. Each tile owns its
-    # block of C and sums over k in order, so any thread may compute any tile.
-    K = a.shape[0] if trans_a else a.shape[1]
+    # otherwise a task is a row of tiles, packing its strip of op(a) when packed, after
+    # all panels of B are packed (the caller chooses: ops/matmul.py's _column_tasks).
+    # Each tile owns its block of C and sums over k in order, so any thread may compute
+    # any tile.
     n_strips, n_panels = (c.shape[0] + TILE - 1) // TILE, (c.shape[1] + TILE - 1) // TILE
     packed = pack_a or trans_a
+    _pack_shared(a, trans_a, b, trans_b, c, packed, a_rows, work, column_tasks)
     if column_tasks:
-        if packed:
-            for s in prange(n_strips):
-                _pack_rows(a, trans_a, s * TILE, a_rows[s * TILE:(s + 1) * TILE])
         for p in prange(n_panels):
             _tile_column(b, trans_b, a_rows if packed else a, c, work, p)
     else:
-        for p in prange(n_panels):
-            _pack_strip(b, not trans_b, p * TILE, work[p * K:(p + 1) * K])
         for s in prange(n_strips):
             _tile_row(a, trans_a, packed, a_rows, c, work, s)
 

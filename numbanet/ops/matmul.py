@@ -84,6 +84,25 @@ def _is_valid_out(out, shape, dtype, a, b):
             and ((owns and out is not b and b.flags.owndata) or not np.may_share_memory(out, b)))
 
 
+def _column_tasks(M, N, packed_a, serial):
+    """Whether parallel tasks are columns of tiles (each packing its panel of B) rather
+    than rows of tiles (each packing its strip of op(a) when op(a) is packed).
+
+    A task packs the operand it owns, so each thread mostly reads what it wrote; the
+    other operand is shared. A packed op(a) goes to row tasks (x.T @ dy, 784x128x256:
+    0.8-0.9x the time of column tasks at 1 thread, 784x128x512 0.8x at 1 and 2), an
+    op(a) read in place to column tasks (x @ w, 128x784x256 at 2 threads: 0.85x the
+    time of row tasks), as long as there are two tasks per thread. Serially, rows: each
+    16-row strip of C is finished while its rows are in the cache (128x10x256: 0.6-0.8x
+    the time of columns).
+    """
+    if serial:
+        return False
+    tasks = 2 * numba.get_num_threads()
+    n_strips, n_panels = (M + kernels.TILE - 1) // kernels.TILE, (N + kernels.TILE - 1) // kernels.TILE
+    return n_panels >= tasks and not (packed_a and n_strips >= tasks)
+
+
 def matmul(a, b, *, trans_a=False, trans_b=False, out=None):
     """C = op(a) @ op(b), where op(x) is x, or x.T when its flag is set.
 
@@ -155,8 +174,5 @@ def matmul(a, b, *, trans_a=False, trans_b=False, out=None):
     a_rows = _workspace("a", dtype, kernels.packed_a_rows(M), K) if pack_a else a
     work = _workspace("b", dtype, kernels.workspace_rows(M, K, N), kernels.TILE)
     tiles = kernels.matmul_tiles_serial if serial else kernels.matmul_tiles
-    # Serially, tasks of tile rows: each 16-row strip of C is finished while its rows
-    # are in the cache (128 x 10 x 256: 0.6-0.8x the time of tile columns).
-    column_tasks = not serial and (N + kernels.TILE - 1) // kernels.TILE >= 2 * numba.get_num_threads()
-    tiles(a, trans_a, b, trans_b, out, pack_a, a_rows, work, column_tasks)
+    tiles(a, trans_a, b, trans_b, out, pack_a, a_rows, work, _column_tasks(M, N, pack_a, serial))
     return out
