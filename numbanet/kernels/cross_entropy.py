@@ -12,8 +12,7 @@ from numba import prange
 
 from numbanet._config import kernel, serial_kernel
 from numbanet.kernels.softmax import (
-    ROWS_PER_TASK, SHORT_ROWS_PER_TASK, exp_minus_row_shifts, exp_shifted_sum, row_max, short_row_maxes,
-    short_row_sums,
+    ROWS_PER_TASK, SHORT_ROWS_PER_TASK, exp_shifted_columns, exp_shifted_sum, row_max, transpose_rows_max,
 )
 
 
@@ -58,16 +57,16 @@ def softmax_cross_entropy_short_rows(z, labels, inv_n, loss, dz, m, s):
     # z, dz: (R, K) C-contiguous, K < 16; labels, loss, m, s: (R,), m and s scratch.
     # softmax_cross_entropy_row of every row, its max, exps and sums taken over the
     # whole block at once (see the short-row kernels of kernels/softmax.py).
-    short_row_maxes(z, m)
-    exp_minus_row_shifts(z, m, dz)
-    short_row_sums(dz, s)
+    t = np.empty((z.shape[1], z.shape[0]), z.dtype)
+    transpose_rows_max(z, t, m)
+    exp_shifted_columns(t, m, s)
     one = z.dtype.type(1)
     for i in range(z.shape[0]):
         label = labels[i]
-        e_label = dz[i, label]
+        e_label = t[label, i]
         scale = inv_n / s[i]
         for j in range(z.shape[1]):
-            dz[i, j] = dz[i, j] * scale
+            dz[i, j] = t[j, i] * scale
         dz[i, label] = (e_label / s[i] - one) * inv_n
         loss[i] = np.log(s[i]) - (z[i, label] - m[i])
 

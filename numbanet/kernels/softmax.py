@@ -8,8 +8,9 @@ dependency chain of a running reduction, lets LLVM keep the lanes in SIMD regist
 and fixes the summation order, so the result does not depend on the thread count
 (threads only ever split whole rows). ``vexp`` (kernels/exp.py) keeps the exp
 vectorised for float32. Rows shorter than one 16-lane block (10 classes) go through
-the ``*_short_rows`` kernels, which take the same steps in the same order as the row
-kernels, so the results are bitwise the same.
+the ``*_short_rows`` kernels, which work on a transposed copy of a block of rows but
+take the same steps in the same order as the row kernels, so the results are bitwise
+the same.
 """
 
 import numpy as np
@@ -168,72 +169,65 @@ def log_softmax_forward_serial(x, y):
         log_softmax_row(x[i], y[i], lanes)
 
 
-# Short rows (K < 16) are taken a block of rows at a time, each step over the whole
-# block: the exps run in one long vectorised loop over R * K entries, and the row max
-# and row sum advance all rows of the block one entry j at a time (R independent
-# chains instead of one chain of K per row). Each row's max and sum still run over j
-# in order, as in row_max's and exp_shifted_sum's tails.
+# Short rows (K < 16) are taken a block of R rows at a time through a transposed copy
+# t (K, R): each step then runs over the R rows of one column j, contiguous in t, so
+# it vectorises (R independent chains instead of one chain of K per row). Each row's
+# max and sum still run over j in order, as in row_max's and exp_shifted_sum's tails.
 SHORT_ROW = 16
 SHORT_ROWS_PER_TASK = 256
 
 
 @serial_kernel
-def short_row_maxes(x, m):
-    # x: (R, K); m: (R,) <- row maxima ignoring NaN (-inf for an all-NaN row).
+def transpose_rows_max(x, t, m):
+    # x: (R, K); t: (K, R) <- x.T; m: (R,) <- row maxima ignoring NaN (-inf for an
+    # all-NaN row). One pass over x: the copy and the max read each entry once. The max
+    # is kept in a register: kept in m[i] across the j loop, LLVM writes it back with a
+    # masked store, slow on x86.
     for i in range(x.shape[0]):
-        m[i] = x.dtype.type(-np.inf)
-    for j in range(x.shape[1]):
-        for i in range(x.shape[0]):
-            m[i] = x[i, j] if x[i, j] > m[i] else m[i]
+        mi = x.dtype.type(-np.inf)
+        for j in range(x.shape[1]):
+            t[j, i] = x[i, j]
+            mi = x[i, j] if x[i, j] > mi else mi
+        m[i] = mi
 
 
 @serial_kernel
-def short_row_sums(y, s):
-    # y: (R, K); s: (R,) <- row sums, each over j in order.
-    for i in range(y.shape[0]):
-        s[i] = y.dtype.type(0)
-    for j in range(y.shape[1]):
-        for i in range(y.shape[0]):
-            s[i] += y[i, j]
-
-
-@serial_kernel
-def exp_minus_row_shifts(x, m, y):
-    # x, y: (R, K) C-contiguous; m: (R,). y[i, j] = exp(x[i, j] - m[i]).
-    for j in range(x.shape[1]):
-        for i in range(x.shape[0]):
-            y[i, j] = x[i, j] - m[i]
-    flat = y.reshape(y.size)
-    for f in range(flat.shape[0]):
-        flat[f] = vexp(flat[f])
+def exp_shifted_columns(t, m, s):
+    # t: (K, R); m, s: (R,). t[j, i] <- exp(t[j, i] - m[i]); s[i] <- sum over j in order.
+    for i in range(t.shape[1]):
+        s[i] = t.dtype.type(0)
+    for j in range(t.shape[0]):
+        for i in range(t.shape[1]):
+            t[j, i] = vexp(t[j, i] - m[i])
+            s[i] += t[j, i]
 
 
 @serial_kernel
 def softmax_short_rows(x, y, m, s):
     # x, y: (R, K) C-contiguous, K < 16; m, s: (R,) scratch. softmax_row of every row.
-    short_row_maxes(x, m)
-    exp_minus_row_shifts(x, m, y)
-    short_row_sums(y, s)
+    t = np.empty((x.shape[1], x.shape[0]), x.dtype)
+    transpose_rows_max(x, t, m)
+    exp_shifted_columns(t, m, s)
     for i in range(x.shape[0]):
         s[i] = x.dtype.type(1) / s[i]
-    for j in range(x.shape[1]):
-        for i in range(x.shape[0]):
-            y[i, j] = y[i, j] * s[i]
+    for i in range(x.shape[0]):
+        for j in range(x.shape[1]):
+            y[i, j] = t[j, i] * s[i]
 
 
 @serial_kernel
 def log_softmax_short_rows(x, y, m, s):
     # x, y: (R, K) C-contiguous, K < 16; m, s: (R,) scratch. log_softmax_row of every row.
-    short_row_maxes(x, m)
+    t = np.empty((x.shape[1], x.shape[0]), x.dtype)
+    transpose_rows_max(x, t, m)
     for i in range(x.shape[0]):
         if m[i] == -np.inf:
             m[i] = x.dtype.type(0)
-    exp_minus_row_shifts(x, m, y)
-    short_row_sums(y, s)
+    exp_shifted_columns(t, m, s)
     for i in range(x.shape[0]):
         s[i] = np.log(s[i])
-    for j in range(x.shape[1]):
-        for i in range(x.shape[0]):
+    for i in range(x.shape[0]):
+        for j in range(x.shape[1]):
             y[i, j] = (x[i, j] - m[i]) - s[i]
     for i in range(x.shape[0]):
         if m[i] == np.inf:
