@@ -9,11 +9,12 @@ import http.server
 import shutil
 import socket
 import threading
+import urllib.request
 
 import numpy as np
 import pytest
 
-from numbanet.data import MNISTUnavailable, load_mnist
+from numbanet.data import MNISTUnavailable, cache, load_mnist
 from numbanet.data import mnist
 from test_idx import make_dataset
 
@@ -103,7 +104,7 @@ def offline(monkeypatch, tmp_path):
     inside tmp_path, so no test can reach the real mirrors or the real cache."""
     monkeypatch.setattr(mnist, "MNIST_MIRRORS", ("http://127.0.0.1:1/mnist/",))
     monkeypatch.delenv(mnist.DATA_ENV_VAR, raising=False)
-    monkeypatch.setattr(mnist.pooch, "os_cache", lambda project: tmp_path / "user-cache" / project)
+    monkeypatch.setattr(cache, "user_cache_dir", lambda: tmp_path / "user-cache" / "numbanet")
 
 
 @pytest.fixture
@@ -172,6 +173,31 @@ def test_fetch_files_reports_each_failure(tmp_path, checksums, dead_url):
     assert failures[first].startswith("missing; " + dead_url + first + ": ConnectionError")
     for name in rest:
         assert failures[name] == "missing; no reachable mirror left"
+
+
+def failing_lookup(*args, **kwargs):
+    raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+
+def test_a_mirror_whose_name_does_not_resolve_gets_no_request(
+    tmp_path, monkeypatch, served, checksums, start_mirror
+):
+    root, _ = served
+    mirror = start_mirror(root)
+    monkeypatch.setattr(urllib.request, "getproxies", dict)
+    monkeypatch.setattr(socket, "getaddrinfo", failing_lookup)
+    failures = mnist.fetch_files(tmp_path / "cache", checksums, [mirror.url], timeout=TIMEOUT)
+    first, *rest = checksums
+    assert failures[first].startswith(f"missing; {mirror.url}{first}: gaierror: ")
+    for name in rest:
+        assert failures[name] == "missing; no reachable mirror left"
+    assert mirror.requests == []
+
+
+def test_behind_a_proxy_the_name_is_left_to_the_proxy(monkeypatch):
+    monkeypatch.setattr(urllib.request, "getproxies", lambda: {"https": "http://proxy.example:3128"})
+    monkeypatch.setattr(socket, "getaddrinfo", failing_lookup)
+    assert mnist._unresolved_host("https://storage.googleapis.com/cvdf-datasets/mnist/t10k-labels-idx1-ubyte.gz") is None
 
 
 def test_checksum_mismatch_is_rejected(tmp_path, monkeypatch, served, checksums, start_mirror):

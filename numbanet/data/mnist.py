@@ -1,15 +1,18 @@
 """MNIST: find the four original .gz files, verify their sha256, download what is missing.
 
 Downloads go through pooch: it streams into a temporary file beside the target, checks the hash and
-only then renames, so an interrupted or corrupt download never lands in the cache.
+only then renames, so an interrupted or corrupt download never lands in the cache. pooch and requests
+take about 0.1 s to import, so they are imported only when a file has to be downloaded.
 """
 
+import hashlib
 import logging
 import os
+import socket
 from pathlib import Path
+from urllib.parse import urlsplit
 
-import pooch
-
+from . import cache
 from .dataset import IDX_DATASET_FILES, load_idx_files
 
 __all__ = ["MNISTUnavailable", "MNIST_MIRRORS", "MNIST_SHA256", "load_mnist", "fetch_files"]
@@ -100,7 +103,6 @@ def fetch_files(directory, checksums, mirrors, *, timeout, progressbar=False):
     dict[str, str]
         File name -> what went wrong, for the files that could not be had (empty on success).
     """
-    downloader = pooch.HTTPDownloader(timeout=timeout, progressbar=progressbar)
     reachable = list(mirrors)
     failures = {}
     for name, sha256 in checksums.items():
@@ -111,7 +113,7 @@ def fetch_files(directory, checksums, mirrors, *, timeout, progressbar=False):
         attempts = [problem]
         for mirror in list(reachable):
             url = mirror.rstrip("/") + "/" + name
-            error = _download(url, path, sha256, downloader)
+            error = _download(url, path, sha256, timeout=timeout, progressbar=progressbar)
             if error is None:
                 break
             attempts.append(f"{url}: {_one_line(error)}")
@@ -127,14 +129,19 @@ def fetch_files(directory, checksums, mirrors, *, timeout, progressbar=False):
 def _local_problem(path, sha256):
     if not path.is_file():
         return "missing"
-    if pooch.file_hash(str(path), alg="sha256") != sha256:
+    if hashlib.sha256(path.read_bytes()).hexdigest() != sha256:
         return "sha256 mismatch (corrupt or not the original file)"
     return None
 
 
-def _download(url, path, sha256, downloader):
+def _download(url, path, sha256, *, timeout, progressbar):
     """Download ``url`` to ``path`` through pooch (temporary file, hash check, rename); return the
     error, or None on success."""
+    error = _unresolved_host(url)
+    if error is not None:
+        return error
+    import pooch
+
     _log.info("downloading %s to %s", url, path)
     # pooch announces each download on stderr; numbanet logs its own line (silent by default).
     pooch_log = pooch.get_logger()
@@ -143,7 +150,7 @@ def _download(url, path, sha256, downloader):
     try:
         pooch.retrieve(
             url, known_hash=f"sha256:{sha256}", fname=path.name, path=path.parent,
-            downloader=downloader,
+            downloader=pooch.HTTPDownloader(timeout=timeout, progressbar=progressbar),
         )
     # requests' errors are OSErrors; pooch reports a hash mismatch as ValueError.
     except (OSError, ValueError) as error:
@@ -153,7 +160,27 @@ def _download(url, path, sha256, downloader):
     return None
 
 
+def _unresolved_host(url):
+    """The error of looking up ``url``'s host name if that fails, else None.
+
+    Offline, the lookup fails within a millisecond, where importing requests and failing inside it
+    takes about 0.15 s. Behind a proxy the proxy looks the name up, so nothing is checked here.
+    """
+    import urllib.request  # imported here: about 20 ms, and only a download needs it
+
+    if urllib.request.getproxies():
+        return None
+    parts = urlsplit(url)
+    try:
+        socket.getaddrinfo(parts.hostname, parts.port or parts.scheme, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        return error
+    return None
+
+
 def _is_unreachable(error):
+    if isinstance(error, socket.gaierror):
+        return True
     import requests  # imported here, as pooch does, to keep `import numbanet` fast
 
     return isinstance(error, (requests.ConnectionError, requests.Timeout))
@@ -164,7 +191,7 @@ def _mnist_directory(root):
         return Path(root).expanduser(), "root"
     if os.environ.get(DATA_ENV_VAR):
         return Path(os.environ[DATA_ENV_VAR]).expanduser(), f"${DATA_ENV_VAR}"
-    return Path(pooch.os_cache("numbanet")) / "mnist", "the per-user cache"
+    return cache.user_cache_dir() / "mnist", "the per-user cache"
 
 
 def _one_line(error, limit=200):
