@@ -339,11 +339,12 @@ def test_both_task_shapes_equal_naive_reference_bitwise_in_parallel(dtype, colum
         assert_bitwise_equal(c, expected)
 
 
-@pytest.mark.parametrize("block, rows", [(kernels._skinny_block64, 64), (kernels._skinny_block32, 32)])
+@pytest.mark.parametrize("block, rows", [(kernels._skinny_block64, 64), (kernels._skinny_block32, 32),
+                                         (kernels._skinny_block16, 16)])
 def test_every_skinny_block_equals_naive_reference_bitwise(dtype, block, rows):
-    # The host runs only its own skinny block (SKINNY_ROWS); this covers both. The block
-    # reads rows i0:i0+rows of op(a) = a.T and columns j0, j0 + 1 of v; the last column
-    # of v is repeated past its end.
+    # The host runs only its own skinny blocks (SKINNY_ROWS, SKINNY_ROWS_F64); this covers
+    # all of them. The block reads rows i0:i0+rows of op(a) = a.T and columns j0, j0 + 1
+    # of v; the last column of v is repeated past its end.
     a, v = operands(rows + 3, 29, 5, dtype, trans_a=True)
     out = np.full((2, rows), np.nan, dtype)
     expected = np.empty((rows + 3, 5), dtype)

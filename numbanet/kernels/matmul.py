@@ -358,9 +358,10 @@ def matmul_tiles(a, trans_a, b, trans_b, c, pack_a, a_rows, work, column_tasks):
 # 16-wide row of C would leave 6 of 16 lanes idle, so this kernel runs its vectors down
 # the columns of C instead, over SKINNY_ROWS rows read in place from a (contiguous
 # there), two columns at a time: 4 or 8 16-wide tuples of accumulators, no idle lane
-# when N is even. 64 rows fill 8 of AVX-512's 32 zmm registers; on AVX2 they would take
-# all 16 ymm ones and spill, so 32 rows there.
+# when N is even. 64 float32 rows fill 8 of AVX-512's 32 zmm registers; on AVX2 they
+# would take all 16 ymm ones and spill, so 32 rows there, and 16 for float64.
 SKINNY_ROWS = 64 if VECTOR_BYTES == 64 else 32
+SKINNY_ROWS_F64 = SKINNY_ROWS if VECTOR_BYTES == 64 else 16
 
 
 @serial_kernel
@@ -414,7 +415,23 @@ def _skinny_block32(a, i0, v, j0, out):
     _store16(out[1, 16:32], q1)
 
 
-_skinny_block = _skinny_block64 if SKINNY_ROWS == 64 else _skinny_block32
+@serial_kernel
+def _skinny_block16(a, i0, v, j0, out):
+    # _skinny_block64 over 16 rows; out: (2, >= 16).
+    jb = min(j0 + 1, v.shape[1] - 1)
+    z = out.dtype.type(0)
+    p0 = q0 = (z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z)
+    for k in range(a.shape[0]):
+        x0 = _load16(a[k, i0:i0 + 16])
+        s, t = v[k, j0], v[k, jb]
+        p0 = _add_scaled16(p0, s, x0)
+        q0 = _add_scaled16(q0, t, x0)
+    _store16(out[0, 0:16], p0)
+    _store16(out[1, 0:16], q0)
+
+
+_BLOCKS_SKINNY = {64: _skinny_block64, 32: _skinny_block32, 16: _skinny_block16}
+_skinny_block_f32, _skinny_block_f64 = _BLOCKS_SKINNY[SKINNY_ROWS], _BLOCKS_SKINNY[SKINNY_ROWS_F64]
 
 
 def skinny_workspace_rows(K):
@@ -431,16 +448,20 @@ def matmul_skinny_tn(a, b, trans_b, c, work):
     K = a.shape[0]
     v = b.T if trans_b else b
     tail, out = work[:K], work[K:K + 2]
-    for i0 in range(0, M, SKINNY_ROWS):
+    rows = SKINNY_ROWS if c.itemsize == 4 else SKINNY_ROWS_F64
+    for i0 in range(0, M, rows):
         src, s0 = a, i0
-        if i0 + SKINNY_ROWS > M:
+        if i0 + rows > M:
             # The last rows are copied into a full-width strip (the last one repeated).
             for k in range(K):
-                for r in range(SKINNY_ROWS):
+                for r in range(rows):
                     tail[k, r] = a[k, min(i0 + r, M - 1)]
             src, s0 = tail, 0
         for j0 in range(0, N, 2):
-            _skinny_block(src, s0, v, j0, out)
+            if c.itemsize == 4:
+                _skinny_block_f32(src, s0, v, j0, out)
+            else:
+                _skinny_block_f64(src, s0, v, j0, out)
             for u in range(min(2, N - j0)):
-                for r in range(min(SKINNY_ROWS, M - i0)):
+                for r in range(min(rows, M - i0)):
                     c[i0 + r, j0 + u] = out[u, r]
