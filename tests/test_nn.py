@@ -131,6 +131,28 @@ def test_he_normal_init_is_selectable_and_seeded():
     assert 0.1 < a.params[0].std() / math.sqrt(2 / 50) < 1.3
 
 
+def test_parameters_and_gradients_are_views_of_one_buffer_each(dtype):
+    model = Sequential([Dense(4, 3), ReLU(), Dense(3, 2)], dtype=dtype, seed=0)
+    assert [p.shape for p in model.params] == [(4, 3), (3,), (3, 2), (2,)]
+    assert model.param_buffer.shape == model.grad_buffer.shape == (23,)
+    assert model.param_buffer.dtype == model.grad_buffer.dtype == dtype
+    assert_bitwise_equal(model.param_buffer, np.concatenate([p.ravel() for p in model.params]))
+    for layer, i in ((model[0], 0), (model[2], 2)):
+        assert layer.params["kernel"] is model.params[i] and layer.grads["kernel"] is model.grads[i]
+    model.param_buffer[12:15] = 5.0  # the first layer's 12 weights and 3 biases come first
+    np.testing.assert_array_equal(model[0].params["bias"], 5.0)
+    x = np.ones((2, 4), dtype)
+    model.backward(model.forward(x, training=True))
+    assert np.count_nonzero(model.grad_buffer) > 0
+    assert_bitwise_equal(model.grad_buffer, np.concatenate([g.ravel() for g in model.grads]))
+
+
+def test_sequential_rejects_a_layer_given_twice():
+    dense = Dense(3, 3)
+    with pytest.raises(ValueError, match=r"`layers\[2\]` \(Dense.*appears twice"):
+        Sequential([dense, ReLU(), dense])
+
+
 def test_sequential_rejects_mismatched_layers_and_bad_arguments():
     with pytest.raises(ValueError, match=r"Dense\(in_features=128.*per-sample shape \(256,\)"):
         Sequential([Dense(784, 256), ReLU(), Dense(128, 10)])

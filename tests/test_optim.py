@@ -103,3 +103,45 @@ def test_state_round_trips_through_arrays():
 def test_repr_names_the_hyperparameters():
     assert repr(SGD(0.5, momentum=0.9)) == "SGD(lr=0.5, momentum=0.9, clip_norm=None)"
     assert repr(Adam()) == "Adam(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-07, clip_norm=None)"
+
+
+@pytest.mark.parametrize("make", [lambda: Adam(lr=0.01), lambda: SGD(0.1, momentum=0.9)])
+def test_one_update_over_buffers_matches_per_parameter_updates(dtype, make):
+    params, grad_steps = _problem(dtype, seed=3)
+    per_parameter, buffered = make(), make()
+    per_parameter.bind(params)
+    buffered.bind(params)
+    param_buffer = np.concatenate([p.ravel() for p in params])
+    for grads in grad_steps:
+        per_parameter.apply(params, grads)
+        buffered.apply_buffers(param_buffer, np.concatenate([g.ravel() for g in grads]))
+    assert buffered.iterations == per_parameter.iterations == 4
+    assert_bitwise_equal(param_buffer, np.concatenate([p.ravel() for p in params]))
+    for slot in per_parameter.slots:
+        for a, b in zip(per_parameter.state[slot], buffered.state[slot]):
+            assert_bitwise_equal(a, b)
+
+
+def test_state_is_one_buffer_per_slot_viewed_per_parameter():
+    params, _ = _problem(np.float64)
+    adam = Adam()
+    adam.bind(params)
+    for slot in ("m", "v"):
+        assert adam.buffers[slot].shape == (18,)
+        assert [a.shape for a in adam.state[slot]] == [(5, 3), (3,)]
+        adam.buffers[slot][15:] = 7.0  # the last three elements are the second parameter
+        np.testing.assert_array_equal(adam.state[slot][1], 7.0)
+        np.testing.assert_array_equal(adam.state[slot][0], 0.0)
+
+
+def test_apply_buffers_and_bind_reject_mismatches():
+    params, grad_steps = _problem(np.float32)
+    adam = Adam()
+    adam.bind(params)
+    with pytest.raises(ValueError, match="`param_buffer` must be 1-D and hold the 18 bound parameters"):
+        adam.apply_buffers(np.zeros(17, np.float32), np.zeros(17, np.float32))
+    with pytest.raises(ValueError, match="`param_buffer`"):
+        adam.apply_buffers(np.zeros((6, 3), np.float32), np.zeros((6, 3), np.float32))
+    assert adam.iterations == 0
+    with pytest.raises(TypeError, match=r"one dtype.*float32.*float64"):
+        adam.bind([params[0], params[1].astype(np.float64)])

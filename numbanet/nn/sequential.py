@@ -14,6 +14,10 @@ MODEL_FORMAT = "numbanet.Sequential/1"
 class Sequential:
     """Layers in order: ``forward`` runs them first to last, ``backward`` last to first.
 
+    Every parameter is a view of one 1-D ``param_buffer`` and every gradient a view of
+    one ``grad_buffer``, layer by layer in order, so the optimizer's update and the
+    gradient norm run as one call each over the whole model.
+
     Parameters
     ----------
     layers : list of Layer
@@ -31,6 +35,8 @@ class Sequential:
         for i, layer in enumerate(self.layers):
             if not isinstance(layer, Layer):
                 raise TypeError(f"`layers[{i}]` must be a numbanet.nn.Layer. Received: {type(layer).__name__}")
+            if any(layer is other for other in self.layers[:i]):
+                raise ValueError(f"`layers[{i}]` ({layer!r}) appears twice: each layer holds its own weights and buffers")
         if np.dtype(dtype) not in (np.float32, np.float64):
             raise TypeError(f"`dtype` must be float32 or float64. Received: dtype={dtype!r}")
         self.dtype = np.dtype(dtype)
@@ -43,8 +49,24 @@ class Sequential:
             shape = layer.output_shape(shape)
         self.output_shape = shape
         self.layers[0].needs_input_grad = False
+        self._gather_parameters()
         self.params = [p for layer in self.layers for p in layer.params.values()]
         self.grads = [layer.grads[name] for layer in self.layers for name in layer.params]
+
+    def _gather_parameters(self):
+        """Move the layers' parameters into ``param_buffer``, their gradients into ``grad_buffer``."""
+        entries = [(layer, name) for layer in self.layers for name in layer.params]
+        total = sum(layer.params[name].size for layer, name in entries)
+        self.param_buffer = np.empty(total, dtype=self.dtype)
+        self.grad_buffer = np.zeros(total, dtype=self.dtype)
+        start = 0
+        for layer, name in entries:
+            param = layer.params[name]
+            stop = start + param.size
+            self.param_buffer[start:stop] = param.ravel()
+            layer.params[name] = self.param_buffer[start:stop].reshape(param.shape)
+            layer.grads[name] = self.grad_buffer[start:stop].reshape(param.shape)
+            start = stop
 
     @property
     def n_params(self):

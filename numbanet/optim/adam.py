@@ -21,11 +21,8 @@ class Adam(Optimizer):
         self.beta2 = check_hyperparameter("beta2", beta2, low=0.0, high=1.0, high_open=True)
         self.eps = check_hyperparameter("eps", eps, low=0.0, low_open=True)
 
-    def update(self, index, param, grad):
-        ops.adam_step(
-            param, grad, self.state["m"][index], self.state["v"][index], self.iterations,
-            lr=self.lr, beta1=self.beta1, beta2=self.beta2, eps=self.eps,
-        )
+    def update(self, param, grad, m, v):
+        ops.adam_step(param, grad, m, v, self.iterations, lr=self.lr, beta1=self.beta1, beta2=self.beta2, eps=self.eps)
 
     def get_config(self):
         return {"lr": self.lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps, "clip_norm": self.clip_norm}

@@ -1,9 +1,11 @@
 """What every optimizer shares: validated hyper-parameters, state per parameter, clipping.
 
-An optimizer is bound to a model's parameter list once (its state arrays — moments,
-velocities — are allocated there, matching each parameter's shape and dtype); each step
-then clips the gradients by global norm when ``clip_norm`` is set and updates every
-parameter in place through one engine op.
+An optimizer is bound to a model's parameter list once: each state slot (moments,
+velocities) is one zeroed 1-D buffer, viewed per parameter in the list's order. Each step
+then clips the gradients by global norm when ``clip_norm`` is set and updates the
+parameters in place through one engine op: per parameter (``apply``), or in one call over
+buffers that hold all parameters and all gradients in that order (``apply_buffers``, as
+``Sequential`` lays them out).
 """
 
 import math
@@ -44,11 +46,20 @@ class Optimizer:
             "clip_norm", clip_norm, low=0.0, low_open=True
         )
         self.iterations = 0
+        self.size = 0
+        self.buffers = {}
         self.state = {}
 
     def bind(self, params):
-        """Allocate zeroed state for ``params`` (the model's parameter list, in order)."""
-        self.state = {slot: [np.zeros_like(p) for p in params] for slot in self.slots}
+        """Allocate zeroed state for ``params`` (the model's parameter list, in order, one dtype)."""
+        params = list(params)
+        dtypes = {p.dtype for p in params}
+        if len(dtypes) > 1:
+            raise TypeError(f"the parameters must share one dtype. Received: {sorted(d.name for d in dtypes)}")
+        dtype = dtypes.pop() if dtypes else np.float32
+        self.size = sum(p.size for p in params)
+        self.buffers = {slot: np.zeros(self.size, dtype=dtype) for slot in self.slots}
+        self.state = {slot: _views(buffer, params) for slot, buffer in self.buffers.items()}
 
     def clip(self, grads):
         """Global L2 norm of ``grads`` before clipping; scales them in place above ``clip_norm``."""
@@ -60,9 +71,21 @@ class Optimizer:
         """One update of every parameter from its gradient (state bound by :meth:`bind`)."""
         self.iterations += 1
         for i, (param, grad) in enumerate(zip(params, grads)):
-            self.update(i, param, grad)
+            self.update(param, grad, *(self.state[slot][i] for slot in self.slots))
 
-    def update(self, index, param, grad):
+    def apply_buffers(self, param_buffer, grad_buffer):
+        """:meth:`apply` in one op call: ``param_buffer`` holds the bound parameters and
+        ``grad_buffer`` their gradients, each flattened and laid end to end in order."""
+        if param_buffer.shape != (self.size,):
+            raise ValueError(
+                f"`param_buffer` must be 1-D and hold the {self.size} bound parameters. "
+                f"Received: shape {param_buffer.shape}"
+            )
+        self.iterations += 1
+        self.update(param_buffer, grad_buffer, *self.buffers.values())
+
+    def update(self, param, grad, *state):
+        """Update ``param`` in place from ``grad`` and its state arrays (one per slot, in order)."""
         raise NotImplementedError
 
     def get_config(self):
@@ -85,3 +108,12 @@ class Optimizer:
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
+
+
+def _views(buffer, arrays):
+    """Consecutive views of the 1-D ``buffer`` shaped like ``arrays``."""
+    views, start = [], 0
+    for a in arrays:
+        views.append(buffer[start:start + a.size].reshape(a.shape))
+        start += a.size
+    return views

@@ -19,8 +19,8 @@ class SGD(Optimizer):
         super().__init__(lr, clip_norm)
         self.momentum = check_hyperparameter("momentum", momentum, low=0.0, high=1.0, high_open=True)
 
-    def update(self, index, param, grad):
-        ops.sgd_step(param, grad, self.state["velocity"][index], lr=self.lr, momentum=self.momentum)
+    def update(self, param, grad, velocity):
+        ops.sgd_step(param, grad, velocity, lr=self.lr, momentum=self.momentum)
 
     def get_config(self):
         return {"lr": self.lr, "momentum": self.momentum, "clip_norm": self.clip_norm}

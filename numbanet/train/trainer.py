@@ -1,5 +1,6 @@
 """Mini-batch training of a Sequential classifier: fit, evaluate, predict, checkpoints."""
 
+import copy
 import math
 import numbers
 import time
@@ -150,13 +151,12 @@ class Trainer:
         ops.accuracy(logits, labels)
         _, dlogits = self.loss(logits, labels)
         self.model.backward(dlogits)
-        self.optimizer.clip(self.model.grads)
-        scratch = [p.copy() for p in self.model.params]
-        saved = self.optimizer.state, self.optimizer.iterations
-        self.optimizer.bind(scratch)
-        self.optimizer.apply(scratch, self.model.grads)
-        self.optimizer.state, self.optimizer.iterations = saved
-        ops.all_finite(scratch[0])
+        self.optimizer.clip([self.model.grad_buffer])
+        probe = copy.copy(self.optimizer)
+        probe.bind(self.model.params)
+        scratch = self.model.param_buffer.copy()
+        probe.apply_buffers(scratch, self.model.grad_buffer)
+        ops.all_finite(scratch)
         ops.softmax(self.model.forward(batch, training=False))
         ops.cross_entropy(logits, labels)
 
@@ -225,11 +225,11 @@ class Trainer:
         loss, dlogits = self.loss(logits, labels)
         accuracy = ops.accuracy(logits, labels)
         model.backward(dlogits)
-        grad_norm = self.optimizer.clip(model.grads)
+        grad_norm = self.optimizer.clip([model.grad_buffer])
         if not (math.isfinite(loss) and math.isfinite(grad_norm)):
             raise diagnose(model, self.optimizer, self.loss, batch, labels, epoch=self.epoch + 1, step=step + 1,
                            grad_norm=grad_norm, last_norm=self.last_grad_norm)
-        self.optimizer.apply(model.params, model.grads)
+        self.optimizer.apply_buffers(model.param_buffer, model.grad_buffer)
         self.last_grad_norm = float(grad_norm)
         return loss, accuracy
 
