@@ -5,8 +5,8 @@ import numpy as np
 import numbanet
 
 from .common import (
-    DTYPES, ERROR_UNIT, IMPLS, THREADS, OpSpeed, normal, scaled_error, skip_all_but,
-    skip_single_thread_references, to_torch, torch,
+    DTYPES, ERROR_UNIT, IMPLS, THREADS, InPlaceRatio, OpSpeed, in_place_ratio, normal, scaled_error,
+    skip_all_but, skip_single_thread_references, to_torch, torch,
 )
 
 SIZES = {"128x256": (128, 256), "10000x1000": (10_000, 1000)}
@@ -63,6 +63,16 @@ class BiasGrad(OpSpeed):
     @skip_single_thread_references(SPEED_PARAMS)
     def time_bias_grad(self, impl, dtype, size, threads):
         self.op()
+
+
+class BiasAddInPlace(InPlaceRatio):
+    """Dense layers add their bias in place: bias_add(x, b, out=x) against out=another array."""
+
+    def inputs(self, shape):
+        return normal(shape, np.float32, seed=17), normal(shape[1:], np.float32, seed=18)
+
+    def track_bias_add_in_place_ratio(self, size):
+        return in_place_ratio(numbanet.bias_add, *self.args)
 
 
 class BiasError:

@@ -5,8 +5,8 @@ import numpy as np
 import numbanet
 
 from .common import (
-    DTYPES, ERROR_UNIT, IMPLS, THREADS, OpSpeed, normal, scaled_error, skip_all_but,
-    skip_single_thread_references, to_torch, torch,
+    DTYPES, ERROR_UNIT, IMPLS, THREADS, InPlaceRatio, OpSpeed, in_place_ratio, normal, scaled_error,
+    skip_all_but, skip_single_thread_references, to_torch, torch,
 )
 
 SIZES = {"128x256": (128, 256), "10000x1000": (10_000, 1000)}
@@ -63,6 +63,16 @@ class ReluBackward(OpSpeed):
     @skip_single_thread_references(SPEED_PARAMS)
     def time_relu_backward(self, impl, dtype, size, threads):
         self.op()
+
+
+class ReluBackwardInPlace(InPlaceRatio):
+    """relu_backward(dy, x, out=dy) against out=another array (random signs in x)."""
+
+    def inputs(self, shape):
+        return normal(shape, np.float32, seed=14), normal(shape, np.float32, seed=13)
+
+    def track_relu_backward_in_place_ratio(self, size):
+        return in_place_ratio(numbanet.relu_backward, *self.args)
 
 
 class ReluError:

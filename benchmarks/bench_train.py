@@ -80,7 +80,7 @@ def numbanet_step(sizes, dtype):
         logits = model.forward(x, training=True)
         loss, dlogits = loss_fn(logits, y)
         model.backward(dlogits)
-        optimizer.apply(model.params, model.grads)
+        optimizer.apply_buffers(model.param_buffer, model.grad_buffer)
         return loss
 
     return step

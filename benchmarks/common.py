@@ -247,6 +247,27 @@ def interleaved_ratio(candidate, reference, *, rounds=7, sample_time=0.02):
     return candidate_time / reference_time
 
 
+def in_place_ratio(op, x, *args):
+    """Time of ``op(x, *args, out=x)`` / time of ``op(x, *args, out=other)``, interleaved:
+    an elementwise op written over its input should cost what it costs into another array."""
+    own, other = x.copy(), np.empty_like(x)
+    return interleaved_ratio(lambda: op(own, *args, out=own), lambda: op(x, *args, out=other))
+
+
+class InPlaceRatio:
+    """Base of the ``track_*_in_place_ratio`` benchmarks: float32, 1 thread, the
+    activations of the 784-512-256-10 MLP's first layer; a subclass sets
+    ``inputs(shape)`` and one ``track_`` method."""
+
+    params = [["128x512"]]
+    param_names = ["size"]
+    unit = "ratio"
+
+    def setup(self, size):
+        set_threads("1")
+        self.args = self.inputs(tuple(int(n) for n in size.split("x")))
+
+
 # --------------------------------------------------------------------------- errors
 
 def scaled_error(y32, y64):

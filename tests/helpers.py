@@ -32,6 +32,20 @@ def assert_bitwise_equal(a, b):
     assert a.tobytes() == b.tobytes()
 
 
+def scattered_extremes(dtype, shape, seed):
+    """Normal values of either sign with NaN, +-inf, +-0, the smallest subnormal, the
+    largest finite and +-1e4 scattered through an array of ``shape``."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(dtype)
+    finfo = np.finfo(dtype)
+    specials = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, finfo.smallest_subnormal,
+                         -finfo.smallest_subnormal, finfo.max, 1e4, -1e4], dtype)
+    flat = x.reshape(-1)
+    picks = rng.random(flat.size) < 0.3
+    flat[picks] = rng.choice(specials, int(picks.sum()))
+    return x
+
+
 def assert_thread_invariant(fn, *args, **kwargs):
     """``fn`` gives bit-identical results on 1 thread and on all threads.
 

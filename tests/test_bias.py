@@ -6,7 +6,14 @@ import math
 import numpy as np
 import pytest
 
-from helpers import EPS, assert_bitwise_equal, assert_thread_invariant, float64_instructions, validated_calls
+from helpers import (
+    EPS,
+    assert_bitwise_equal,
+    assert_thread_invariant,
+    float64_instructions,
+    scattered_extremes,
+    validated_calls,
+)
 from numbanet import bias_add, bias_grad
 from numbanet.kernels import bias as kernels
 from numbanet.ops.bias import PARALLEL_MIN_SIZE
@@ -139,6 +146,18 @@ def test_out_and_in_place(dtype):
     db = np.empty(3, dtype)
     assert bias_grad(x, out=db) is db
     assert_bitwise_equal(db, bias_grad(x))
+
+
+@pytest.mark.parametrize("rows", [1, 17, PARALLEL_MIN_SIZE // 257 + 3])
+def test_in_place_loop_equals_the_out_of_place_one(dtype, rows):
+    # In place the kernel runs a loop of its own over the one array (kernels/in_place.py).
+    x = scattered_extremes(dtype, (rows, 257), seed=3)
+    b = scattered_extremes(dtype, 257, seed=4)
+    with np.errstate(invalid="ignore", over="ignore"):
+        expected = x + b
+    assert_bitwise_equal(bias_add(x, b), expected)
+    in_place = x.copy()
+    assert_bitwise_equal(bias_add(in_place, b, out=in_place), expected)
 
 
 def test_parallel_paths_match_serial_and_are_thread_invariant(dtype):

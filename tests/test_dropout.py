@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from helpers import EPS, assert_bitwise_equal, assert_thread_invariant, float64_instructions
+from helpers import EPS, assert_bitwise_equal, assert_thread_invariant, float64_instructions, scattered_extremes
 from numbanet import dropout, dropout_backward
 from numbanet.kernels import dropout as kernels
 from numbanet.ops.dropout import PARALLEL_MIN_SIZE
@@ -156,6 +156,17 @@ def test_out_and_in_place(dtype):
     buffer = np.ones(10, dtype)
     with pytest.raises(ValueError, match="overlap"):
         dropout(buffer[:-1], 0.5, seed=2, out=buffer[1:])
+
+
+@pytest.mark.parametrize("n", [1, 257, PARALLEL_MIN_SIZE + 17])
+def test_in_place_loop_equals_the_out_of_place_one(dtype, n):
+    # In place the kernel runs a loop of its own over the one array (kernels/in_place.py).
+    x = scattered_extremes(dtype, n, seed=5)
+    expected = dropout(x, 0.3, seed=6)
+    in_place = x.copy()
+    assert_bitwise_equal(dropout(in_place, 0.3, seed=6, out=in_place), expected)
+    in_place = x.copy()
+    assert_bitwise_equal(dropout_backward(in_place, 0.3, seed=6, out=in_place), expected)
 
 
 def test_parallel_path_matches_serial_and_is_thread_invariant(dtype):

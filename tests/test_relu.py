@@ -11,7 +11,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from helpers import assert_bitwise_equal, assert_thread_invariant, float64_instructions, validated_calls
+from helpers import (
+    assert_bitwise_equal,
+    assert_thread_invariant,
+    float64_instructions,
+    scattered_extremes,
+    validated_calls,
+)
 from numbanet import relu, relu_backward
 from numbanet.kernels import relu as kernels
 from numbanet.ops.relu import PARALLEL_MIN_SIZE
@@ -114,6 +120,20 @@ def test_out_is_returned_and_in_place_is_allowed(dtype):
     assert_bitwise_equal(dy, expected_dx)
     assert relu(x, out=x) is x
     assert_bitwise_equal(x, expected)
+
+
+@pytest.mark.parametrize("n", [1, 257, PARALLEL_MIN_SIZE + 17])
+def test_in_place_loops_equal_the_out_of_place_ones(dtype, n):
+    # In place the kernels run loops of their own over the one array (kernels/in_place.py).
+    x, dy = scattered_extremes(dtype, n, seed=1), scattered_extremes(dtype, n, seed=2)
+    y, dx = relu(x), relu_backward(dy, x)
+    assert_bitwise_equal(y, relu_reference(x).astype(dtype))
+    into_x = x.copy()
+    assert_bitwise_equal(relu(into_x, out=into_x), y)
+    into_dy = dy.copy()
+    assert_bitwise_equal(relu_backward(into_dy, x, out=into_dy), dx)
+    into_x = x.copy()
+    assert_bitwise_equal(relu_backward(dy, into_x, out=into_x), dx)
 
 
 def test_parallel_path_matches_serial_and_is_thread_invariant(dtype):

@@ -11,6 +11,7 @@ import numpy as np
 from numba import prange
 
 from numbanet._config import kernel, serial_kernel
+from numbanet.kernels.in_place import same_data
 
 # Rows per parallel task of bias_add_forward.
 ADD_ROWS = 64
@@ -21,9 +22,20 @@ ROWS = 256
 @serial_kernel
 def bias_add_forward_serial(x, b, y):
     # x, y: (N, C); b: (C,)
+    if same_data(x, y):
+        bias_add_in_place(y, b)
+        return
     for n in range(x.shape[0]):
         for c in range(x.shape[1]):
             y[n, c] = x[n, c] + b[c]
+
+
+@serial_kernel
+def bias_add_in_place(y, b):
+    # y: (N, C); b: (C,)
+    for n in range(y.shape[0]):
+        for c in range(y.shape[1]):
+            y[n, c] += b[c]
 
 
 @kernel

@@ -14,6 +14,7 @@ import numpy as np
 from numba import prange
 
 from numbanet._config import kernel, serial_kernel
+from numbanet.kernels.in_place import same_data
 
 # SplitMix64 (Steele, Lea & Flood 2014): Weyl increment and finaliser constants.
 GOLDEN_GAMMA = np.uint64(0x9E3779B97F4A7C15)
@@ -40,12 +41,26 @@ def apply_dropout_mask_serial(x, y, seed, threshold, scale, first_index):
     # x, y: (n,); x[i] is element first_index + i of the whole array.
     # A dropped element is written as 0 (a select, not x * 0), so a NaN or inf there
     # does not leak into the output.
+    if same_data(x, y):
+        apply_dropout_mask_in_place(y, seed, threshold, scale, first_index)
+        return
     zero = x.dtype.type(0)
     key = splitmix64_mix(seed)
     for i in range(x.size):
         counter = np.uint64(first_index + i) + np.uint64(1)
         kept = splitmix64_mix(key + counter * GOLDEN_GAMMA) < threshold
         y[i] = x[i] * scale if kept else zero
+
+
+@serial_kernel
+def apply_dropout_mask_in_place(y, seed, threshold, scale, first_index):
+    # apply_dropout_mask_serial with x = y.
+    zero = y.dtype.type(0)
+    key = splitmix64_mix(seed)
+    for i in range(y.size):
+        counter = np.uint64(first_index + i) + np.uint64(1)
+        kept = splitmix64_mix(key + counter * GOLDEN_GAMMA) < threshold
+        y[i] = y[i] * scale if kept else zero
 
 
 @kernel
