@@ -46,10 +46,9 @@ def batch(dtype):
 # --------------------------------------------------------------------------- numbanet
 
 def numbanet_model(sizes, dtype, seed=0):
-    layers = []
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-        layers += [Dense(fan_in, fan_out), ReLU()]
-    return Sequential(layers[:-1], dtype=dtype.name, seed=seed)
+    """The MLP as ``numbanet train`` builds it: hidden Dense layers with a fused ReLU."""
+    hidden = [Dense(fan_in, fan_out, activation="relu") for fan_in, fan_out in zip(sizes[:-2], sizes[1:-1])]
+    return Sequential(hidden + [Dense(sizes[-2], sizes[-1])], dtype=dtype.name, seed=seed)
 
 
 def numbanet_adam():

@@ -23,7 +23,7 @@ DEFAULT_DROPOUT = {"mlp": 0.0, "convnet": 0.5}
 class TrainConfig:
     dataset: str = "mnist"  # "mnist" (full, falls back to the sample offline), "mnist-sample" or an IDX directory
     model: str = "mlp"  # "mlp" (Dense layers) or "convnet" (the Keras MNIST convnet, see build_convnet)
-    hidden: list | None = field(default_factory=lambda: [256])  # MLP hidden widths: Dense + ReLU (+ Dropout) each; None for the convnet
+    hidden: list | None = field(default_factory=lambda: [256])  # MLP hidden widths: Dense with ReLU (+ Dropout) each; None for the convnet
     epochs: int = 10  # total epochs of the run (a resumed run counts the epochs already done)
     batch_size: int = 128  # samples per mini-batch; the last partial batch is used
     lr: float = 1e-3  # learning rate
@@ -94,7 +94,7 @@ def build_parser():
                        help="full MNIST (downloaded once, else the offline sample), the offline 5,000-digit "
                             "sample, or a directory of IDX files such as Fashion-MNIST (default: %(default)s)")
     train.add_argument("--model", choices=("mlp", "convnet"), default=defaults.model,
-                       help="mlp: Dense+ReLU layers of --hidden widths, then Dense(10); convnet: Conv2D(1->32, 3x3)+"
+                       help="mlp: Dense layers with ReLU of --hidden widths, then Dense(10); convnet: Conv2D(1->32, 3x3)+"
                             "ReLU, MaxPool 2, Conv2D(32->64, 3x3)+ReLU, MaxPool 2, Flatten, Dropout, Dense(10) "
                             "(default: %(default)s)")
     train.add_argument("--hidden", type=_widths, default=None, metavar="WIDTHS",
@@ -161,11 +161,11 @@ def build_model(config, image_shape):
 
 
 def build_mlp(config, n_features):
-    from numbanet.nn import Dense, Dropout, ReLU, Sequential
+    from numbanet.nn import Dense, Dropout, Sequential
 
     layers, width = [], n_features
     for hidden in config.hidden:
-        layers += [Dense(width, hidden), ReLU()]
+        layers.append(Dense(width, hidden, activation="relu"))
         if config.dropout > 0:
             layers.append(Dropout(config.dropout))
         width = hidden

@@ -14,7 +14,7 @@ from helpers import (
     scattered_extremes,
     validated_calls,
 )
-from numbanet import bias_add, bias_grad
+from numbanet import bias_add, bias_grad, bias_relu, bias_relu_backward, relu, relu_backward
 from numbanet.kernels import bias as kernels
 from numbanet.ops.bias import PARALLEL_MIN_SIZE
 
@@ -185,6 +185,10 @@ def test_float32_kernels_stay_in_float32():
     for backward in (kernels.bias_add_backward_serial, kernels.bias_add_backward):
         assert float64_instructions(backward, x, b, np.empty((3, 4), np.float32)) == []
     assert float64_instructions(kernels.column_sums_block, x, b, b.copy()) == []
+    assert float64_instructions(kernels.bias_relu_forward_serial, x, b, x.copy()) == []
+    assert float64_instructions(kernels.relu_column_sums_block, x, x.copy(), x.copy(), b, b.copy()) == []
+    work = np.empty((3, 4), np.float32)
+    assert float64_instructions(kernels.bias_relu_backward_serial, x, x.copy(), x.copy(), b, work) == []
     assert float64_instructions(kernels.combine_column_sums, x, x.copy(), b, b.copy()) == []
 
 
@@ -289,3 +293,127 @@ ALMOST_VALID = [
 def test_almost_valid_input_raises_the_validation_error(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+# ----------------------------------------------------------------- bias_relu (fused)
+
+
+def relu_of(z):
+    """max(z, 0) with NaN kept, in z's dtype (the relu op's contract, by numpy)."""
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isnan(z) | (z > 0), z, z.dtype.type(0))
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_bias_relu_is_relu_of_the_correctly_rounded_sum(dtype, shape):
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal(shape).astype(dtype)
+    b = rng.standard_normal(shape[1]).astype(dtype)
+    exact = x.astype(np.float64) + b.astype(np.float64)[None, :]
+    assert_bitwise_equal(bias_relu(x, b), relu_of(exact.astype(dtype)))
+
+
+@pytest.mark.parametrize("rows", [1, 17, PARALLEL_MIN_SIZE // 257 + 3])
+def test_bias_relu_equals_bias_add_then_relu_also_in_place(dtype, rows):
+    x = scattered_extremes(dtype, (rows, 257), seed=12)
+    b = scattered_extremes(dtype, 257, seed=13)
+    expected = relu(bias_add(x, b))
+    assert np.any(np.isnan(expected)) and np.any(expected == np.inf)
+    assert_bitwise_equal(bias_relu(x, b), expected)
+    out = np.empty_like(x)
+    assert bias_relu(x, b, out=out) is out
+    assert_bitwise_equal(out, expected)
+    assert bias_relu(x, b, out=x) is x
+    assert_bitwise_equal(x, expected)
+
+
+def reference_relu_backward(dy, y):
+    """dx = dy where y > 0, 0 where y <= 0, NaN where y is NaN; float64 fsum column sums."""
+    with np.errstate(invalid="ignore"):
+        dx = np.where(y > 0, dy, np.where(np.isnan(y), y, y.dtype.type(0)))
+    return dx, column_fsums(dx)
+
+
+@pytest.mark.parametrize("shape", SHAPES + [(5 * 256 + 3, 4)])
+def test_bias_relu_backward_masks_and_sums_the_columns(dtype, shape):
+    rng = np.random.default_rng(14)
+    dy = (rng.standard_normal(shape) * 1e3).astype(dtype)
+    y = relu_of(rng.standard_normal(shape).astype(dtype))
+    dx, db = bias_relu_backward(dy, y)
+    expected_dx, _ = reference_relu_backward(dy, y)
+    assert_bitwise_equal(dx, expected_dx)
+    assert db.shape == (shape[1],) and db.dtype == dtype
+    assert_column_sums_close(db, expected_dx)
+
+
+@pytest.mark.parametrize("rows", [1, 300, PARALLEL_MIN_SIZE // 257 + 3])
+def test_bias_relu_backward_equals_relu_backward_then_bias_grad(dtype, rows):
+    z = scattered_extremes(dtype, (rows, 257), seed=15)
+    dy = scattered_extremes(dtype, (rows, 257), seed=16)
+    y = relu(z)
+    expected_dx = relu_backward(dy, z)
+    expected_db = bias_grad(expected_dx)
+    dx, db = bias_relu_backward(dy, y)
+    assert_bitwise_equal(dx, expected_dx)
+    assert_same_bits_but_nan_payloads(db, expected_db)
+    out, bias_out = np.empty_like(dy), np.empty(257, dtype)
+    returned = bias_relu_backward(dy, y, out=out, bias_out=bias_out)
+    assert returned[0] is out and returned[1] is bias_out
+    assert_bitwise_equal(out, expected_dx)
+    assert_same_bits_but_nan_payloads(bias_out, expected_db)
+
+
+def assert_same_bits_but_nan_payloads(a, b):
+    """NaN where the other is NaN (x86 passes on the first operand's sign and payload,
+    which two compilations of one sum may order differently), the same bits elsewhere."""
+    nan = np.isnan(a)
+    np.testing.assert_array_equal(nan, np.isnan(b))
+    assert_bitwise_equal(a[~nan], b[~nan])
+
+
+def test_bias_relu_backward_lets_a_nan_through_only_where_the_unit_was_active(dtype):
+    y = np.array([[1.0, 0.0, np.nan, 2.0]], dtype)
+    dy = np.array([[np.nan, np.inf, 1.0, -0.0]], dtype)
+    dx, db = bias_relu_backward(dy, y)
+    assert np.isnan(dx[0, 0]) and dx[0, 1] == 0 and np.isnan(dx[0, 2])
+    assert dx[0, 3] == 0 and np.signbit(dx[0, 3])  # -0.0 passes as it is
+    np.testing.assert_array_equal(db, dx[0])  # one row: the sums are the row (+0.0 for -0.0)
+
+
+def test_fused_parallel_paths_match_serial_and_are_thread_invariant(dtype):
+    rng = np.random.default_rng(17)
+    x = rng.standard_normal((PARALLEL_MIN_SIZE // 257 + 3, 257)).astype(dtype)
+    b = rng.standard_normal(257).astype(dtype)
+    dy = rng.standard_normal(x.shape).astype(dtype)
+    assert_thread_invariant(bias_relu, x, b)
+    assert_thread_invariant(bias_relu_backward, dy, bias_relu(x, b))
+    y = np.empty_like(x)
+    kernels.bias_relu_forward_serial(x, b, y)
+    assert_bitwise_equal(bias_relu(x, b), y)
+
+
+def test_fused_ops_reject_bad_arguments():
+    x = np.ones((3, 4))
+    b = np.ones(4)
+    with pytest.raises(TypeError, match="`x` must be float32 or float64"):
+        bias_relu(x.astype(np.int64), b)
+    with pytest.raises(ValueError, match=r"`b` must have shape \(x.shape\[1\],\) = \(4,\)"):
+        bias_relu(x, np.ones(3))
+    with pytest.raises(ValueError, match="overlap"):
+        bias_relu(np.ones((1, 4)), b, out=b.reshape(1, 4))
+    with pytest.raises(TypeError, match="`y` must be float32 or float64"):
+        bias_relu_backward(x, x.astype(np.int32))
+    with pytest.raises(TypeError, match="share one float dtype"):
+        bias_relu_backward(x, x.astype(np.float32))
+    with pytest.raises(ValueError, match="`dy` must be 2-D"):
+        bias_relu_backward(b, b)
+    with pytest.raises(ValueError, match="same shape"):
+        bias_relu_backward(x, np.ones((4, 3)))
+    with pytest.raises(ValueError, match="`out` must not overlap"):
+        bias_relu_backward(x, x.copy(), out=x)
+    with pytest.raises(ValueError, match="`bias_out` must have shape"):
+        bias_relu_backward(x, x.copy(), bias_out=np.ones(3))
+    buffer = np.ones(16)
+    dx = buffer[:12].reshape(3, 4)
+    with pytest.raises(ValueError, match="`bias_out` must not overlap"):
+        bias_relu_backward(x, x.copy(), out=dx, bias_out=buffer[8:12])

@@ -131,6 +131,43 @@ def test_he_normal_init_is_selectable_and_seeded():
     assert 0.1 < a.params[0].std() / math.sqrt(2 / 50) < 1.3
 
 
+@pytest.mark.parametrize("needs_input_grad", [True, False])
+def test_dense_relu_equals_dense_then_relu(dtype, needs_input_grad):
+    rng = np.random.default_rng(12)
+    fused = Sequential([Dense(7, 300, activation="relu"), Dense(300, 3)], dtype=dtype, seed=4)
+    plain = Sequential([Dense(7, 300), ReLU(), Dense(300, 3)], dtype=dtype, seed=4)
+    fused.param_buffer[:] = plain.param_buffer
+    fused[0].needs_input_grad = plain[0].needs_input_grad = needs_input_grad
+    x = rng.standard_normal((5, 7)).astype(dtype)
+    x[0, :] = 0.0  # a row of zero inputs: every unit of it gets only the bias
+    dlogits = rng.standard_normal((5, 3)).astype(dtype)
+    assert_bitwise_equal(fused.forward(x, training=True), plain.forward(x, training=True))
+    assert np.count_nonzero(fused[0].forward(x, training=True) == 0) > 0
+    fused.backward(dlogits)
+    plain.backward(dlogits)
+    assert_bitwise_equal(fused.grad_buffer, plain.grad_buffer)
+    dx_fused, dx_plain = fused[0].backward(fused[1].backward(dlogits)), plain[0].backward(
+        plain[1].backward(plain[2].backward(dlogits)))
+    if needs_input_grad:
+        assert_bitwise_equal(dx_fused, dx_plain)
+    else:
+        assert dx_fused is None and dx_plain is None
+
+
+def test_dense_activation_is_validated_and_saved(tmp_path):
+    with pytest.raises(ValueError, match="`activation` must be None or 'relu'"):
+        Dense(3, 2, activation="tanh")
+    model = Sequential([Dense(3, 4, activation="relu"), Dense(4, 2)], seed=1)
+    assert model[0].get_config() == {"in_features": 3, "out_features": 4, "init": "glorot_uniform",
+                                     "activation": "relu"}
+    assert "activation" not in model[1].get_config()
+    model.save(tmp_path / "m.npz")
+    loaded = Sequential.load(tmp_path / "m.npz")
+    assert loaded[0].activation == "relu" and loaded[1].activation is None
+    x = np.random.default_rng(0).standard_normal((6, 3)).astype(np.float32)
+    assert_bitwise_equal(loaded.forward(x), model.forward(x))
+
+
 def test_parameters_and_gradients_are_views_of_one_buffer_each(dtype):
     model = Sequential([Dense(4, 3), ReLU(), Dense(3, 2)], dtype=dtype, seed=0)
     assert [p.shape for p in model.params] == [(4, 3), (3,), (3, 2), (2,)]
