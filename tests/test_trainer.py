@@ -238,7 +238,7 @@ def _allocation_free_ops(monkeypatch):
         return out if grad_out is None else (zero, grad_out)
 
     for name in ("matmul", "bias_add", "bias_grad", "relu", "relu_backward", "dropout", "dropout_backward",
-                 "softmax_cross_entropy"):
+                 "softmax_cross_entropy", "gather_pixels"):
         monkeypatch.setattr(ops, name, passthrough)
     for name, value in (("accuracy", zero), ("global_norm", one), ("clip_grad_norm", one), ("all_finite", True),
                         ("adam_step", None)):
@@ -246,8 +246,8 @@ def _allocation_free_ops(monkeypatch):
 
 
 def test_trainer_and_layers_allocate_nothing_per_step(monkeypatch):
-    """With the ops replaced by allocation-free stand-ins, what remains — batching, uint8
-    scaling, layers, loss, optimizer, guard, callbacks — allocates nothing per step.
+    """With the ops replaced by allocation-free stand-ins, what remains — batching, layers,
+    loss, optimizer, guard, callbacks — allocates nothing per step.
 
     Net growth is checked on NumPy's array memory: the small Python objects a step
     creates and frees (ints, views) land in CPython's free lists, which tracemalloc

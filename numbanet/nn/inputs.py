@@ -2,7 +2,8 @@
 
 Images may come as (N, 784), (N, 28, 28) or (N, 28, 28, 1) — any shape whose per-sample
 size matches the model's first layer — either as float32/float64 in [0, 1] or as uint8
-pixels that are scaled by 1/255 batch by batch (so a dataset is never copied whole).
+pixels that are scaled by 1/255 batch by batch (``ops.gather_pixels``, so a dataset is
+never copied whole).
 """
 
 import math
@@ -52,15 +53,3 @@ def as_class_labels(y, n, n_classes, name="y"):
     if lo < 0 or (n_classes is not None and hi >= n_classes):
         raise ValueError(f"`{name}` must lie in [0, {n_classes}). Received: labels from {lo} to {hi}")
     return np.ascontiguousarray(y, dtype=np.intp)
-
-
-def scale_into(raw, out):
-    """Write the batch ``raw`` into the float buffer ``out``: uint8 pixels become p/255.
-
-    Converting first and dividing in place gives the same correctly rounded p/255 as a
-    mixed-type divide, without the casting buffer such a ufunc call allocates.
-    """
-    np.copyto(out, raw)
-    if raw.dtype == np.uint8:
-        np.divide(out, out.dtype.type(255), out=out)
-    return out

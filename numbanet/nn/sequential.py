@@ -4,7 +4,7 @@ import numpy as np
 
 from numbanet import ops
 
-from .inputs import as_model_input, scale_into
+from .inputs import as_model_input
 from .io import json_array, load_npz, read_json, save_npz_atomic
 from .layer import Layer, mix_seed
 
@@ -95,8 +95,10 @@ class Sequential:
         probs = None
         scaled = np.empty((min(batch_size, x.shape[0]),) + x.shape[1:], self.dtype) if x.dtype == np.uint8 else None
         for start in range(0, x.shape[0], batch_size):
-            raw = x[start:start + batch_size]
-            batch = raw if scaled is None else scale_into(raw, scaled[: raw.shape[0]])
+            batch = x[start:start + batch_size]
+            if scaled is not None:
+                index = np.arange(start, start + batch.shape[0])
+                batch = ops.gather_pixels(x, index, out=scaled[: batch.shape[0]])
             logits = self.forward(batch, training=False)
             if probs is None:
                 probs = np.empty((x.shape[0],) + logits.shape[1:], dtype=self.dtype)

@@ -14,6 +14,7 @@ from .init import *  # noqa: F401,F403
 from .kahan import *  # noqa: F401,F403
 from .matmul import *  # noqa: F401,F403
 from .metrics import *  # noqa: F401,F403
+from .pixels import *  # noqa: F401,F403
 from .pool import *  # noqa: F401,F403
 from .relu import *  # noqa: F401,F403
 from .sgd import *  # noqa: F401,F403

@@ -10,7 +10,7 @@ import numpy as np
 
 from numbanet import ops
 from numbanet.nn import Sequential, SoftmaxCrossEntropy
-from numbanet.nn.inputs import as_class_labels, as_model_input, scale_into
+from numbanet.nn.inputs import as_class_labels, as_model_input
 from numbanet.nn.layer import mix_seed
 from numbanet.optim import Optimizer
 
@@ -144,8 +144,8 @@ class Trainer:
         optimizer state and the generator are left as they were.
         """
         shape = (self.batch_size,) + (self.model.input_shape or ())
-        batch = np.zeros(shape, dtype=self.model.dtype)
         labels = np.zeros(self.batch_size, dtype=np.intp)
+        batch = ops.gather_pixels(np.zeros(shape, dtype=np.uint8), labels, dtype=self.model.dtype)
         self.model.reseed(0)
         logits = self.model.forward(batch, training=True)
         ops.accuracy(logits, labels)
@@ -177,20 +177,20 @@ class Trainer:
     def _batch(self, x, y, index):
         """Gather samples ``index`` into reused buffers: (float batch, labels)."""
         n = index.shape[0]
-        buffers = self._batches.get((n, x.dtype))
+        buffers = self._batches.get((n, x.shape[1:]))
         if buffers is None:
             if len(self._batches) >= 8:
                 del self._batches[next(iter(self._batches))]
-            raw = np.empty((n,) + x.shape[1:], dtype=x.dtype)
-            batch = raw if x.dtype == self.model.dtype else np.empty(raw.shape, dtype=self.model.dtype)
-            buffers = self._batches[(n, x.dtype)] = (raw, batch, np.empty(n, dtype=np.intp))
-        raw, batch, labels = buffers
+            batch = np.empty((n,) + x.shape[1:], dtype=self.model.dtype)
+            buffers = self._batches[(n, x.shape[1:])] = (batch, np.empty(n, dtype=np.intp))
+        batch, labels = buffers
         # mode="clip" lets np.take write straight into `out` (mode="raise" buffers a copy);
         # the indices are in range by construction.
-        np.take(x, index, axis=0, out=raw, mode="clip")
+        if x.dtype == np.uint8:
+            ops.gather_pixels(x, index, out=batch)
+        else:
+            np.take(x, index, axis=0, out=batch, mode="clip")
         np.take(y, index, out=labels, mode="clip")
-        if batch is not raw:
-            scale_into(raw, batch)
         return batch, labels
 
     def _train_epoch(self, x, y, steps, stop, callbacks):
