@@ -76,6 +76,8 @@ def test_bad_arguments():
         gather_pixels(x, [0], dtype=np.float16)
     with pytest.raises(TypeError, match="float32 or float64"):
         gather_pixels(x, [0], out=np.empty((1, 3), np.int32))
+    with pytest.raises(TypeError, match="`out` must be a numpy array"):
+        gather_pixels(x, [0], out=[[0.0, 0.0, 0.0]])
     with pytest.raises(ValueError, match="`out` must have shape"):
         gather_pixels(x, [0, 1], out=np.empty((1, 3), np.float32))
     with pytest.raises(ValueError, match="C-contiguous"):

@@ -49,6 +49,8 @@ def gather_pixels(x, index, *, out=None, dtype=np.float32):
     if index.ndim != 1:
         raise ValueError(f"`index` must be 1-D. Received: index.shape={index.shape}")
     index = as_labels(index, index.shape[0], x.shape[0], name="index")
+    if out is not None and not isinstance(out, np.ndarray):
+        raise TypeError(f"`out` must be a numpy array. Received: {type(out).__name__}")
     out_dtype = np.dtype(dtype) if out is None else out.dtype
     if out_dtype not in FLOAT_DTYPES:
         raise TypeError(f"the output must be float32 or float64. Received: {out_dtype}")
