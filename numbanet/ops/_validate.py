@@ -13,9 +13,11 @@ import threading
 
 import numpy as np
 
+from numbanet.kernels.checks import all_in_range
+
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _FLOAT32, _FLOAT64 = FLOAT_DTYPES
-_INTP, _UINTP = np.dtype(np.intp), np.dtype(np.uintp)
+_INTP = np.dtype(np.intp)
 
 
 # The fast paths: cheap exact tests that accept only what the full checks would pass
@@ -124,10 +126,9 @@ def as_labels(labels, n, n_classes, name="labels"):
     ``[0, n_classes)``.
     """
     # Fast path, checks only: a C-contiguous intp ndarray of shape (n,), in range, is
-    # returned as it is (viewed as unsigned, a negative label is larger than any
-    # n_classes); anything else takes the full checks.
+    # returned as it is; anything else takes the full checks.
     if (type(labels) is np.ndarray and labels.dtype is _INTP and labels.shape == (n,)
-            and labels.flags.c_contiguous and (n == 0 or labels.view(_UINTP).max() < n_classes)):
+            and labels.flags.c_contiguous and all_in_range(labels, n_classes)):
         return labels
     labels = np.asarray(labels)
     if labels.dtype.kind not in "iu":
