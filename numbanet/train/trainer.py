@@ -174,35 +174,34 @@ class Trainer:
         n_classes = self.model.output_shape[0] if self.model.output_shape else None
         return x, as_class_labels(y, x.shape[0], n_classes, name=y_name)
 
-    def _batch(self, x, y, index):
-        """Gather samples ``index`` into reused buffers: (float batch, labels)."""
-        n = index.shape[0]
-        buffers = self._batches.get((n, x.shape[1:]))
-        if buffers is None:
+    def _batch(self, x, index):
+        """Gather samples ``index`` into a float batch buffer reused for each batch shape."""
+        shape = index.shape + x.shape[1:]
+        batch = self._batches.get(shape)
+        if batch is None:
             if len(self._batches) >= 8:
                 del self._batches[next(iter(self._batches))]
-            batch = np.empty((n,) + x.shape[1:], dtype=self.model.dtype)
-            buffers = self._batches[(n, x.shape[1:])] = (batch, np.empty(n, dtype=np.intp))
-        batch, labels = buffers
+            batch = self._batches[shape] = np.empty(shape, dtype=self.model.dtype)
+        if x.dtype == np.uint8:
+            return ops.gather_pixels(x, index, out=batch)
         # mode="clip" lets np.take write straight into `out` (mode="raise" buffers a copy);
         # the indices are in range by construction.
-        if x.dtype == np.uint8:
-            ops.gather_pixels(x, index, out=batch)
-        else:
-            np.take(x, index, axis=0, out=batch, mode="clip")
-        np.take(y, index, out=labels, mode="clip")
-        return batch, labels
+        return np.take(x, index, axis=0, out=batch, mode="clip")
 
     def _train_epoch(self, x, y, steps, stop, callbacks):
         self.rng.bit_generator.state = self._epoch_rng_state
         order = self.rng.permutation(self.n_samples)
+        # The epoch's labels in batch order, gathered once: each batch's labels are then a
+        # slice (a NumPy gather per step costs 25 us with the caches cold from the step).
+        shuffled_labels = y[order]
         epoch_seed = int(self.rng.integers(2**63))
         for callback in callbacks:
             callback.on_epoch_begin(self.epoch, steps, self.step)
         started = time.perf_counter()
         totals = self._totals
         for step in range(self.step, steps):
-            batch, labels = self._batch(x, y, order[step * self.batch_size:(step + 1) * self.batch_size])
+            batch_slice = slice(step * self.batch_size, (step + 1) * self.batch_size)
+            batch, labels = self._batch(x, order[batch_slice]), shuffled_labels[batch_slice]
             self.model.reseed(mix_seed(epoch_seed, step))
             loss, accuracy = self._train_step(batch, labels, step)
             n = labels.shape[0]
@@ -258,7 +257,7 @@ class Trainer:
         correct = 0
         index = np.arange(x.shape[0])
         for start in range(0, x.shape[0], self.batch_size):
-            batch, labels = self._batch(x, y, index[start:start + self.batch_size])
+            batch, labels = self._batch(x, index[start:start + self.batch_size]), y[start:start + self.batch_size]
             logits = self.model.forward(batch, training=False)
             n = labels.shape[0]
             loss_sum += float(ops.cross_entropy(logits, labels)) * n
