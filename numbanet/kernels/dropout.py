@@ -37,6 +37,14 @@ def splitmix64_mix(z):
 
 
 @serial_kernel
+def is_kept(key, index, threshold):
+    """Whether element ``index`` of the whole array is kept: h(seed, index) < threshold,
+    the stream's (index + 1)-th output, key = splitmix64_mix(seed)."""
+    counter = np.uint64(index) + np.uint64(1)
+    return splitmix64_mix(key + counter * GOLDEN_GAMMA) < threshold
+
+
+@serial_kernel
 def apply_dropout_mask_serial(x, y, seed, threshold, scale, first_index):
     # x, y: (n,); x[i] is element first_index + i of the whole array.
     # A dropped element is written as 0 (a select, not x * 0), so a NaN or inf there
@@ -47,9 +55,7 @@ def apply_dropout_mask_serial(x, y, seed, threshold, scale, first_index):
     zero = x.dtype.type(0)
     key = splitmix64_mix(seed)
     for i in range(x.size):
-        counter = np.uint64(first_index + i) + np.uint64(1)
-        kept = splitmix64_mix(key + counter * GOLDEN_GAMMA) < threshold
-        y[i] = x[i] * scale if kept else zero
+        y[i] = x[i] * scale if is_kept(key, first_index + i, threshold) else zero
 
 
 @serial_kernel
@@ -58,9 +64,7 @@ def apply_dropout_mask_in_place(y, seed, threshold, scale, first_index):
     zero = y.dtype.type(0)
     key = splitmix64_mix(seed)
     for i in range(y.size):
-        counter = np.uint64(first_index + i) + np.uint64(1)
-        kept = splitmix64_mix(key + counter * GOLDEN_GAMMA) < threshold
-        y[i] = y[i] * scale if kept else zero
+        y[i] = y[i] * scale if is_kept(key, first_index + i, threshold) else zero
 
 
 @kernel
