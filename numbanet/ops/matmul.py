@@ -25,6 +25,12 @@ PACK_A_ELEMENTS = 1 << 18
 # there than 16-wide rows of C with 6 idle lanes).
 SKINNY_COLUMNS = 16
 
+# Packed panels of op(b) up to this size are shared by row tasks rather than packed per
+# column task: they stay in a 512 KiB L2 while every strip of op(a) reads them (in a
+# 784-512-256-10 epoch, 128x512x256 and 128x256x512 with trans_b: 0.85-0.93x the time
+# of column tasks at 1 and 2 threads; 128x784x512, 1.5 MiB of panels: 1.05-1.12x).
+SHARED_PANEL_BYTES = 512 * 1024
+
 # A cache line: the packing workspaces start on one.
 CACHE_LINE = 64
 
@@ -84,7 +90,7 @@ def _is_valid_out(out, shape, dtype, a, b):
             and ((owns and out is not b and b.flags.owndata) or not np.may_share_memory(out, b)))
 
 
-def _column_tasks(M, N, packed_a, serial):
+def _column_tasks(M, K, N, itemsize, packed_a, serial):
     """Whether parallel tasks are columns of tiles (each packing its panel of B) rather
     than rows of tiles (each packing its strip of op(a) when op(a) is packed).
 
@@ -92,11 +98,12 @@ def _column_tasks(M, N, packed_a, serial):
     other operand is shared. A packed op(a) goes to row tasks (x.T @ dy, 784x128x256:
     0.8-0.9x the time of column tasks at 1 thread, 784x128x512 0.8x at 1 and 2), an
     op(a) read in place to column tasks (x @ w, 128x784x256 at 2 threads: 0.85x the
-    time of row tasks), as long as there are two tasks per thread. Serially, rows: each
-    16-row strip of C is finished while its rows are in the cache (128x10x256: 0.6-0.8x
-    the time of columns).
+    time of row tasks) when its panels of B would not stay in the L2 cache
+    (SHARED_PANEL_BYTES), as long as there are two tasks per thread. Serially, rows:
+    each 16-row strip of C is finished while its rows are in the cache (128x10x256:
+    0.6-0.8x the time of columns).
     """
-    if serial:
+    if serial or K * N * itemsize <= SHARED_PANEL_BYTES:
         return False
     tasks = 2 * numba.get_num_threads()
     n_strips, n_panels = (M + kernels.TILE - 1) // kernels.TILE, (N + kernels.TILE - 1) // kernels.TILE
@@ -174,5 +181,6 @@ def matmul(a, b, *, trans_a=False, trans_b=False, out=None):
     a_rows = _workspace("a", dtype, kernels.packed_a_rows(M), K) if pack_a else a
     work = _workspace("b", dtype, kernels.workspace_rows(M, K, N), kernels.TILE)
     tiles = kernels.matmul_tiles_serial if serial else kernels.matmul_tiles
-    tiles(a, trans_a, b, trans_b, out, pack_a, a_rows, work, _column_tasks(M, N, pack_a, serial))
+    column_tasks = _column_tasks(M, K, N, dtype.itemsize, pack_a, serial)
+    tiles(a, trans_a, b, trans_b, out, pack_a, a_rows, work, column_tasks)
     return out
