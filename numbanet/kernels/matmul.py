@@ -252,6 +252,22 @@ def _pack_strip(x, trans, r0, out):
 
 
 @serial_kernel
+def _pack_panels_by_row(b, work):
+    # Every (K, 16) panel of b (K, N) into work, as _pack_strip(b, True, ...) per panel,
+    # but reading b row by row: panel by panel, b is read 64 bytes a row at a stride of
+    # N values, which the hardware prefetcher does not follow across pages (128x784x512
+    # at 1 thread, in an epoch: 0.94x the time of column tasks, each packing its panel).
+    K, N = b.shape
+    n_full = N // TILE
+    for k in range(K):
+        row = b[k]
+        for p in range(n_full):
+            _store16(work[p * K + k], _load16(row[p * TILE:(p + 1) * TILE]))
+        if n_full * TILE < N:
+            _store16(work[n_full * K + k], _gather16(row, n_full * TILE, N - 1))
+
+
+@serial_kernel
 def _pack_rows(x, trans, r0, out):
     # out[u] = row min(r0 + u, R - 1) of X = x (R, K), or of x.T for x (K, R) with
     # trans; out: (16, K). Rows past R repeat row R - 1 (the tile discards them).
@@ -307,17 +323,20 @@ def _tile_column(b, trans_b, rows, c, work, p):
 @serial_kernel
 def _pack_shared(a, trans_a, b, trans_b, c, packed, a_rows, work, column_tasks):
     # The operand every task reads, packed before the tasks on the calling thread:
-    # op(a) when packed for column tasks, all panels of op(b) for row tasks. One thread,
-    # because a second parallel region in a call cost 100-150 us at 2 threads on the
-    # CI VM, far more than this packing (B of 784x128x256: about 10 us).
+    # op(a) when packed for column tasks, all panels of op(b) for row tasks (b row by row
+    # unless transposed). One thread, because a second parallel region in a call cost
+    # 100-150 us at 2 threads on the CI VM, far more than this packing (B of 784x128x256:
+    # about 10 us).
     K = a.shape[0] if trans_a else a.shape[1]
     if column_tasks:
         if packed:
             for s in range((c.shape[0] + TILE - 1) // TILE):
                 _pack_rows(a, trans_a, s * TILE, a_rows[s * TILE:(s + 1) * TILE])
-    else:
+    elif trans_b:
         for p in range((c.shape[1] + TILE - 1) // TILE):
-            _pack_strip(b, not trans_b, p * TILE, work[p * K:(p + 1) * K])
+            _pack_strip(b, False, p * TILE, work[p * K:(p + 1) * K])
+    else:
+        _pack_panels_by_row(b, work)
 
 
 @serial_kernel
