@@ -13,7 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import EPS, assert_bitwise_equal, assert_thread_invariant, float64_instructions, fused_pair
+from helpers import (
+    EPS, assert_bitwise_equal, assert_thread_invariant, float64_instructions, fused_pair, run_with_threads,
+)
 from numbanet import _config, matmul
 from numbanet.kernels import matmul as kernels
 
@@ -208,6 +210,19 @@ def test_mixed_dtypes_raise():
 def test_thread_invariant(dtype, trans_a, trans_b):
     a, b = operands(37, 300, 201, dtype, trans_a, trans_b)  # 2.2M multiply-adds: the parallel path
     assert_thread_invariant(matmul, a, b, trans_a=trans_a, trans_b=trans_b)
+
+
+@pytest.mark.parametrize("trans_b", [False, True])
+def test_thread_invariant_across_task_kinds(dtype, trans_b):
+    # B's panels exceed SHARED_PANEL_BYTES, so one thread runs row tasks (B packed row by
+    # row when not transposed) and two run column tasks, each packing its own panel.
+    M, K, N = 20, 700, 201
+    assert K * N * np.dtype(dtype).itemsize > matmul_op.SHARED_PANEL_BYTES
+    a, b = operands(M, K, N, dtype, False, trans_b)
+    if numba.config.NUMBA_NUM_THREADS > 1:
+        assert run_with_threads(2, matmul_op._column_tasks, M, K, N, np.dtype(dtype).itemsize, False, False)
+    assert not run_with_threads(1, matmul_op._column_tasks, M, K, N, np.dtype(dtype).itemsize, False, False)
+    assert_thread_invariant(matmul, a, b, trans_b=trans_b)
 
 
 def test_steady_state_calls_allocate_nothing():
