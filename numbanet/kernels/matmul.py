@@ -32,6 +32,10 @@ TILE = 16
 # 1.3x (float32) to 1.8x (float64) slower).
 ROWS_F32, ROWS_F64 = (8, 8) if VECTOR_BYTES == 64 else (4, 2)
 
+# Rows of B packed per pass over its panels (_pack_panels_by_row): one row per pass made
+# 128x512x256 1.16x slower than packing panel by panel; blocks of 8 match it.
+PACK_ROWS = 8
+
 
 @serial_kernel
 def matmul_reference(a, b, c):
@@ -254,17 +258,23 @@ def _pack_strip(x, trans, r0, out):
 @serial_kernel
 def _pack_panels_by_row(b, work):
     # Every (K, 16) panel of b (K, N) into work, as _pack_strip(b, True, ...) per panel,
-    # but reading b row by row: panel by panel, b is read 64 bytes a row at a stride of
-    # N values, which the hardware prefetcher does not follow across pages (128x784x512
-    # at 1 thread, in an epoch: 0.94x the time of column tasks, each packing its panel).
+    # but reading b a few whole rows at a time: panel by panel, b is read 64 bytes a row
+    # at a stride of N values, which the hardware prefetcher does not follow across pages
+    # (128x784x512 at 1 thread, in an epoch: 0.94x the time of column tasks, each packing
+    # its panel). Blocks of rows, because a row at a time writes one line to each panel,
+    # K lines apart: at K = 512 every panel's line falls in the same L1 set.
     K, N = b.shape
     n_full = N // TILE
-    for k in range(K):
-        row = b[k]
+    for k0 in range(0, K, PACK_ROWS):
+        rows = b[k0:min(k0 + PACK_ROWS, K)]
         for p in range(n_full):
-            _store16(work[p * K + k], _load16(row[p * TILE:(p + 1) * TILE]))
+            out = work[p * K + k0:p * K + k0 + rows.shape[0]]
+            for k in range(rows.shape[0]):
+                _store16(out[k], _load16(rows[k, p * TILE:(p + 1) * TILE]))
         if n_full * TILE < N:
-            _store16(work[n_full * K + k], _gather16(row, n_full * TILE, N - 1))
+            out = work[n_full * K + k0:n_full * K + k0 + rows.shape[0]]
+            for k in range(rows.shape[0]):
+                _store16(out[k], _gather16(rows[k], n_full * TILE, N - 1))
 
 
 @serial_kernel
@@ -323,18 +333,18 @@ def _tile_column(b, trans_b, rows, c, work, p):
 @serial_kernel
 def _pack_shared(a, trans_a, b, trans_b, c, packed, a_rows, work, column_tasks):
     # The operand every task reads, packed before the tasks on the calling thread:
-    # op(a) when packed for column tasks, all panels of op(b) for row tasks (b row by row
-    # unless transposed). One thread, because a second parallel region in a call cost
-    # 100-150 us at 2 threads on the CI VM, far more than this packing (B of 784x128x256:
-    # about 10 us).
+    # op(a) when packed for column tasks, all panels of op(b) for row tasks (b by rows
+    # when it is not transposed and has more than one panel). One thread, because a
+    # second parallel region in a call cost 100-150 us at 2 threads on the CI VM, far
+    # more than this packing (B of 784x128x256: about 10 us).
     K = a.shape[0] if trans_a else a.shape[1]
     if column_tasks:
         if packed:
             for s in range((c.shape[0] + TILE - 1) // TILE):
                 _pack_rows(a, trans_a, s * TILE, a_rows[s * TILE:(s + 1) * TILE])
-    elif trans_b:
+    elif trans_b or c.shape[1] <= TILE:
         for p in range((c.shape[1] + TILE - 1) // TILE):
-            _pack_strip(b, False, p * TILE, work[p * K:(p + 1) * K])
+            _pack_strip(b, not trans_b, p * TILE, work[p * K:(p + 1) * K])
     else:
         _pack_panels_by_row(b, work)
 

@@ -104,8 +104,10 @@ def _column_tasks(M, K, N, itemsize, packed_a, serial):
     would not stay in the L2 cache (SHARED_PANEL_BYTES), as long as there are two tasks
     per thread.
     """
-    threads = numba.get_num_threads()
-    if serial or threads == 1 or K * N * itemsize <= SHARED_PANEL_BYTES:
+    if serial or K * N * itemsize <= SHARED_PANEL_BYTES:
+        return False
+    threads = numba.get_num_threads()  # 2.7 us a call: asked only when columns may win
+    if threads == 1:
         return False
     tasks = 2 * threads
     n_strips, n_panels = (M + kernels.TILE - 1) // kernels.TILE, (N + kernels.TILE - 1) // kernels.TILE
