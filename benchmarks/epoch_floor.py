@@ -6,10 +6,12 @@ Times, alternating in this one process, a 60k-sample epoch of numbanet, of numba
 its layers' ``matmul`` swapped for NumPy's (OpenBLAS; same shapes, transposes as views),
 and of PyTorch with its default Adam, and prints each one's median and its median ratio
 to PyTorch. The middle row is the epoch numbanet would have at OpenBLAS's matmul speed:
-what is left between it and the target is the rest of the step.
+what is left between it and the target is the rest of the step. Last, each product of a
+step, timed inside the two numbanet epochs (per step, summed over the timed rounds).
 """
 
 import argparse
+import collections
 import sys
 import time
 from pathlib import Path
@@ -20,6 +22,18 @@ def blas_matmul(a, b, *, trans_a=False, trans_b=False, out=None):
     import numpy as np
 
     return np.matmul(a.T if trans_a else a, b.T if trans_b else b, out=out)
+
+
+def timed(matmul, seconds):
+    """``matmul`` adding each call's time to ``seconds[(op(a) shape, op(b) shape, flags)]``."""
+    def call(a, b, *, trans_a=False, trans_b=False, out=None):
+        started = time.perf_counter()
+        result = matmul(a, b, trans_a=trans_a, trans_b=trans_b, out=out)
+        key = (a.shape[::-1] if trans_a else a.shape, b.shape[::-1] if trans_b else b.shape,
+               "ta" if trans_a else "tb" if trans_b else "nn")
+        seconds[key] += time.perf_counter() - started
+        return result
+    return call
 
 
 def main(argv=None):
@@ -39,20 +53,28 @@ def main(argv=None):
     if torch is None:
         parser.error("PyTorch is not installed: there is no reference epoch")
     set_threads(args.threads)
-    numbanet_epoch = bench_train.epoch_call("numbanet", args.model)
-    swapped_epoch = bench_train.epoch_call("numbanet", args.model)
+    products = {"numbanet": collections.Counter(), "np.matmul": collections.Counter()}
 
-    def with_blas_matmul():
-        numbanet_matmul, ops.matmul = ops.matmul, blas_matmul
-        try:
-            swapped_epoch()
-        finally:
-            ops.matmul = numbanet_matmul
+    def with_matmul(matmul, epoch):
+        def call():
+            numbanet_matmul, ops.matmul = ops.matmul, matmul
+            try:
+                epoch()
+            finally:
+                ops.matmul = numbanet_matmul
+        return call
 
-    calls = {"numbanet": numbanet_epoch, "numbanet, np.matmul": with_blas_matmul,
-             "torch": bench_train.epoch_call("torch", args.model)}
+    calls = {
+        "numbanet": with_matmul(timed(ops.matmul, products["numbanet"]),
+                                bench_train.epoch_call("numbanet", args.model)),
+        "numbanet, np.matmul": with_matmul(timed(blas_matmul, products["np.matmul"]),
+                                           bench_train.epoch_call("numbanet", args.model)),
+        "torch": bench_train.epoch_call("torch", args.model),
+    }
     for call in calls.values():
         call()
+    for counter in products.values():
+        counter.clear()
     seconds = {name: [] for name in calls}
     for r in range(args.rounds):
         for name in calls if r % 2 == 0 else reversed(calls):
@@ -62,7 +84,16 @@ def main(argv=None):
     print(f"{args.model}, {n_threads(args.threads)} thread(s), {args.rounds} alternating rounds")
     reference = np.array(seconds["torch"])
     for name, times in seconds.items():
-        print(f"{name:22s} median {np.median(times):.3f} s   ratio to torch {np.median(np.array(times) / reference):.3f}")
+        ratio = np.median(np.array(times) / reference)
+        print(f"{name:22s} median {np.median(times):.3f} s   ratio to torch {ratio:.3f}")
+    steps = args.rounds * -(-bench_train.EPOCH_SAMPLES // bench_train.BATCH)
+    print("\nproduct (op(a) @ op(b))      numbanet   np.matmul   ratio   (us a step)")
+    for key, total in products["numbanet"].most_common():
+        blas = products["np.matmul"][key]
+        shapes = f"{str(key[0]):>11s} @ {str(key[1]):11s} {key[2]}"
+        print(f"{shapes}  {total / steps * 1e6:8.1f}  {blas / steps * 1e6:10.1f}   {total / blas:.2f}")
+    total, blas = (sum(products[name].values()) / steps * 1e6 for name in ("numbanet", "np.matmul"))
+    print(f"{'all':28s}  {total:8.1f}  {blas:10.1f}   {total / blas:.2f}")
 
 
 if __name__ == "__main__":

@@ -95,9 +95,9 @@ def _column_tasks(M, K, N, itemsize, packed_a, serial):
     than rows of tiles (each packing its strip of op(a) when op(a) is packed).
 
     On one thread, rows: each 16-row strip of C is finished while its rows are in the
-    cache, after all of B has been packed reading it row by row (128x10x256: 0.6-0.8x
-    the time of columns; 128 x K x N for K = 256-1024, N = 256-1024: 0.83-1.04x, 0.93x
-    at 128x784x512). On more, a task packs the operand it owns, so each thread mostly
+    cache, after all of B has been packed, a block of its rows at a time unless it is
+    transposed (128x10x256: 0.6-0.8x the time of columns; 128 x K x N for K, N in
+    256-1024, B packed a row at a time: 0.83-1.04x, 0.93x at 128x784x512). On more, a task packs the operand it owns, so each thread mostly
     reads what it wrote; the other operand is shared. A packed op(a) goes to row tasks
     (x.T @ dy, 784x128x512: 0.8x the time of column tasks), an op(a) read in place to
     column tasks (x @ w, 128x784x256: 0.85x the time of row tasks) when its panels of B
