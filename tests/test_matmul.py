@@ -214,8 +214,9 @@ def test_thread_invariant(dtype, trans_a, trans_b):
 
 @pytest.mark.parametrize("trans_b", [False, True])
 def test_thread_invariant_across_task_kinds(dtype, trans_b):
-    # B's panels exceed SHARED_PANEL_BYTES, so one thread runs row tasks (B packed row by
-    # row when not transposed) and two run column tasks, each packing its own panel.
+    # B's panels exceed SHARED_PANEL_BYTES, so one thread runs row tasks (B packed in
+    # blocks of rows when not transposed) and two run column tasks, each packing its own
+    # panel.
     M, K, N = 20, 700, 201
     assert K * N * np.dtype(dtype).itemsize > matmul_op.SHARED_PANEL_BYTES
     a, b = operands(M, K, N, dtype, False, trans_b)
