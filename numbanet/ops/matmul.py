@@ -27,8 +27,9 @@ SKINNY_COLUMNS = 16
 
 # Packed panels of op(b) up to this size are shared by row tasks rather than packed per
 # column task: they stay in a 512 KiB L2 while every strip of op(a) reads them (in a
-# 784-512-256-10 epoch at 2 threads, 128x512x256 and 128x256x512 with trans_b:
-# 0.85-0.92x the time of column tasks; 128x784x512, 1.5 MiB of panels: 1.03-1.12x).
+# 784-512-256-10 epoch at 1 and 2 threads, 128x512x256 and 128x256x512 with trans_b:
+# 0.85-0.93x the time of column tasks; at 2 threads 128x784x512, 1.5 MiB of panels:
+# 1.03-1.12x).
 SHARED_PANEL_BYTES = 512 * 1024
 
 # A cache line: the packing workspaces start on one.
@@ -97,12 +98,12 @@ def _column_tasks(M, K, N, itemsize, packed_a, serial):
     On one thread, rows: each 16-row strip of C is finished while its rows are in the
     cache, after all of B has been packed, a block of its rows at a time unless it is
     transposed (128x10x256: 0.6-0.8x the time of columns; 128 x K x N for K, N in
-    256-1024, B packed a row at a time: 0.83-1.04x, 0.93x at 128x784x512). On more, a task packs the operand it owns, so each thread mostly
-    reads what it wrote; the other operand is shared. A packed op(a) goes to row tasks
-    (x.T @ dy, 784x128x512: 0.8x the time of column tasks), an op(a) read in place to
-    column tasks (x @ w, 128x784x256: 0.85x the time of row tasks) when its panels of B
-    would not stay in the L2 cache (SHARED_PANEL_BYTES), as long as there are two tasks
-    per thread.
+    256-1024, B packed a row at a time: 0.83-1.04x, 0.93x at 128x784x512). On more, a
+    task packs the operand it owns, so each thread mostly reads what it wrote; the other
+    operand is shared. A packed op(a) goes to row tasks (x.T @ dy, 784x128x512: 0.8x the
+    time of column tasks), an op(a) read in place to column tasks (x @ w, 128x784x256:
+    0.85x the time of row tasks) when its panels of B would not stay in the L2 cache
+    (SHARED_PANEL_BYTES), as long as there are two tasks per thread.
     """
     if serial or K * N * itemsize <= SHARED_PANEL_BYTES:
         return False
