@@ -333,18 +333,18 @@ def _tile_column(b, trans_b, rows, c, work, p):
 @serial_kernel
 def _pack_shared(a, trans_a, b, trans_b, c, packed, a_rows, work, column_tasks):
     # The operand every task reads, packed before the tasks on the calling thread:
-    # op(a) when packed for column tasks, all panels of op(b) for row tasks (b by rows
-    # when it is not transposed and has more than one panel). One thread, because a
-    # second parallel region in a call cost 100-150 us at 2 threads on the CI VM, far
-    # more than this packing (B of 784x128x256: about 10 us).
+    # op(a) when packed for column tasks, all panels of op(b) for row tasks (b a block of
+    # rows at a time when it is not transposed). One thread, because a second parallel
+    # region in a call cost 100-150 us at 2 threads on the CI VM, far more than this
+    # packing (B of 784x128x256: about 10 us).
     K = a.shape[0] if trans_a else a.shape[1]
     if column_tasks:
         if packed:
             for s in range((c.shape[0] + TILE - 1) // TILE):
                 _pack_rows(a, trans_a, s * TILE, a_rows[s * TILE:(s + 1) * TILE])
-    elif trans_b or c.shape[1] <= TILE:
+    elif trans_b:
         for p in range((c.shape[1] + TILE - 1) // TILE):
-            _pack_strip(b, not trans_b, p * TILE, work[p * K:(p + 1) * K])
+            _pack_strip(b, False, p * TILE, work[p * K:(p + 1) * K])
     else:
         _pack_panels_by_row(b, work)
 
