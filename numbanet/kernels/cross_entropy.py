@@ -84,10 +84,12 @@ def softmax_cross_entropy_forward_backward_short(z, labels, loss, dz):
 
 @serial_kernel
 def softmax_cross_entropy_forward_backward_short_serial(z, labels, loss, dz):
-    # softmax_cross_entropy_forward_backward_short on one thread.
+    # softmax_cross_entropy_forward_backward_short on one thread: its blocks of rows, in order.
     inv_n = z.dtype.type(1) / z.dtype.type(z.shape[0])
-    m, s = np.empty(z.shape[0], z.dtype), np.empty(z.shape[0], z.dtype)
-    softmax_cross_entropy_short_rows(z, labels, inv_n, loss, dz, m, s)
+    m, s = np.empty(SHORT_ROWS_PER_TASK, z.dtype), np.empty(SHORT_ROWS_PER_TASK, z.dtype)
+    for lo in range(0, z.shape[0], SHORT_ROWS_PER_TASK):
+        hi = min(lo + SHORT_ROWS_PER_TASK, z.shape[0])
+        softmax_cross_entropy_short_rows(z[lo:hi], labels[lo:hi], inv_n, loss[lo:hi], dz[lo:hi], m[:hi - lo], s[:hi - lo])
 
 
 @serial_kernel
