@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from helpers import EPS, assert_thread_invariant, float64_instructions
+from helpers import EPS, assert_bitwise_equal, assert_thread_invariant, float64_instructions
 from numbanet.kernels import clip as kernels
 from numbanet.ops import all_finite, clip_grad_norm, global_norm
 from numbanet.ops.clip import SERIAL_MAX
@@ -91,6 +91,28 @@ def test_global_norm_non_finite(n, dtype):
 def test_global_norm_thread_invariant(dtype):
     arrays = random_arrays(dtype, [PARALLEL_SIZE, 17, 3 * kernels.CHUNK + 1], scale=1e3)
     assert_thread_invariant(global_norm, arrays)
+
+
+@pytest.mark.parametrize("n", [3 * kernels.CHUNK + 11, 8 * kernels.CHUNK, 9 * kernels.CHUNK + 11])
+def test_serial_and_parallel_sums_of_squares_agree_bitwise(dtype, n):
+    # The parallel kernel reads STREAMS chunks in lockstep (none of them at 3 chunks,
+    # all 8, and 8 of 10 with a full and a partial chunk left); the serial one, chunk
+    # after chunk.
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal(n) * np.exp(rng.uniform(-20, 20, n))).astype(dtype)
+    assert_bitwise_equal(kernels.sum_of_squares_parallel(x, 1.0), kernels.sum_of_squares_serial(x, 1.0))
+
+
+def test_chunks_in_lockstep_equal_chunk_by_chunk(dtype):
+    # The odd chunks of 2 * STREAMS, read in lockstep: each gets its chunk's bits, in its own slot.
+    n_chunks, chunk = 2 * kernels.STREAMS, kernels.CHUNK
+    x = random_arrays(dtype, [n_chunks * chunk], seed=6, scale=1e3)[0]
+    expected = np.full(n_chunks, np.nan)
+    for c in range(1, n_chunks, 2):
+        expected[c] = kernels.chunk_sum_of_squares(x, c * chunk, (c + 1) * chunk, 1.0)
+    partials = np.full(n_chunks, np.nan)
+    kernels.chunk_sums_of_squares_in_lockstep(x, 1, 2, 1.0, partials)
+    assert_bitwise_equal(partials, expected)
 
 
 def test_clip_scales_like_torch_above_max_norm(dtype):

@@ -9,7 +9,9 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from helpers import EPS, assert_bitwise_equal, assert_thread_invariant, float64_instructions
-from numbanet.kernels.kahan import CHUNK, LANES, kahan_sum_parallel, kahan_sum_serial
+from numbanet.kernels.kahan import (
+    CHUNK, LANES, STREAMS, chunk_sum, chunk_sums_in_lockstep, kahan_sum_parallel, kahan_sum_serial,
+)
 from numbanet.ops import kahan_sum
 from numbanet.ops.kahan import SERIAL_MAX
 
@@ -146,13 +148,31 @@ def test_thread_invariant(dtype):
     assert_thread_invariant(kahan_sum, x)
 
 
-def test_serial_and_parallel_kernels_agree_bitwise(dtype):
+@pytest.mark.parametrize("n", [3 * CHUNK + 11, 8 * CHUNK, 9 * CHUNK + 11])
+def test_serial_and_parallel_kernels_agree_bitwise(dtype, n):
+    # The parallel kernel reads STREAMS chunks in lockstep (none of them at 3 chunks,
+    # all 8, and 8 of 10 with a full and a partial chunk left); the serial one, chunk
+    # after chunk.
     rng = np.random.default_rng(3)
-    x = rng.standard_normal(3 * CHUNK + 11).astype(dtype)
+    x = (rng.standard_normal(n) * np.exp(rng.uniform(-20, 20, n))).astype(dtype)
     serial, parallel = np.empty(1, dtype), np.empty(1, dtype)
     kahan_sum_serial(x, dtype(1), serial)
     kahan_sum_parallel(x, dtype(1), parallel)
     assert_bitwise_equal(serial, parallel)
+
+
+def test_chunks_in_lockstep_equal_chunk_by_chunk(dtype):
+    # The odd chunks of 2 * STREAMS, read in lockstep: each gets chunk_sum's bits, in its own slot.
+    n_chunks = 2 * STREAMS
+    rng = np.random.default_rng(4)
+    x = (rng.standard_normal(n_chunks * CHUNK) * np.exp(rng.uniform(-20, 20, n_chunks * CHUNK))).astype(dtype)
+    expected_sums, expected_errs = np.full(n_chunks, np.nan, dtype), np.full(n_chunks, np.nan, dtype)
+    sums, errs = np.full(n_chunks, np.nan, dtype), np.full(n_chunks, np.nan, dtype)
+    for c in range(1, n_chunks, 2):
+        chunk_sum(x, c * CHUNK, (c + 1) * CHUNK, dtype(1), expected_sums, expected_errs, c)
+    chunk_sums_in_lockstep(x, 1, 2, dtype(1), sums, errs)
+    assert_bitwise_equal(sums, expected_sums)
+    assert_bitwise_equal(errs, expected_errs)
 
 
 @pytest.mark.parametrize("kernel", [kahan_sum_parallel, kahan_sum_serial])

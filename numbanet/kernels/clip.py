@@ -18,6 +18,9 @@ CHUNK = 4096
 # loop this long stays a loop that LLVM vectorises behind a runtime alias check,
 # where 32 lanes were unrolled and left scalar (measured: 3x slower).
 LANES = 64
+# Chunks a parallel task reads in lockstep, as kernels/kahan.py's: one sequential
+# stream waits on memory; four keep more reads in flight. Each chunk's sum is unchanged.
+STREAMS = 4
 
 
 @serial_kernel
@@ -45,13 +48,40 @@ def chunk_sum_of_squares(x, start, stop, scale):
     return total
 
 
+@serial_kernel
+def chunk_sums_of_squares_in_lockstep(x, first, step, scale, partials):
+    """partials[c] = ``chunk_sum_of_squares`` of the STREAMS full chunks c = first,
+    first + step, ..., their rows read in turn; x: (N,)."""
+    sums = np.zeros((STREAMS, LANES), np.float64)
+    for offset in range(0, CHUNK, LANES):
+        for q in range(STREAMS):
+            base = (first + q * step) * CHUNK + offset
+            row, lane_sums = x[base:base + LANES], sums[q]
+            for lane in range(LANES):
+                value = np.float64(row[lane]) * scale
+                lane_sums[lane] += value * value
+    for q in range(STREAMS):
+        total = sums[q, 0]
+        for lane in range(1, LANES):
+            total += sums[q, lane]
+        partials[first + q * step] = total
+
+
 @kernel
 def sum_of_squares_parallel(x, scale):
     """Sum of (x * scale)**2 in float64 over fixed chunks added in chunk order; x: (N,)."""
+    # Task t < G reads chunks t, t + G, t + 2G, t + 3G in lockstep (G = full chunks //
+    # STREAMS); each later task, one of the (at most STREAMS) chunks left.
     n_chunks = (x.shape[0] + CHUNK - 1) // CHUNK
+    n_groups = x.shape[0] // CHUNK // STREAMS
     partials = np.empty(n_chunks, np.float64)
-    for c in prange(n_chunks):
-        partials[c] = chunk_sum_of_squares(x, c * CHUNK, min((c + 1) * CHUNK, x.shape[0]), scale)
+    for task in prange(n_groups + n_chunks - STREAMS * n_groups):
+        t = np.int64(task)  # a prange index is unsigned: mixed with signed ones, float64
+        if t < n_groups:
+            chunk_sums_of_squares_in_lockstep(x, t, n_groups, scale, partials)
+        else:
+            c = t - n_groups + STREAMS * n_groups
+            partials[c] = chunk_sum_of_squares(x, c * CHUNK, min((c + 1) * CHUNK, x.shape[0]), scale)
     total = np.float64(0)
     for c in range(n_chunks):
         total += partials[c]
