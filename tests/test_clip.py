@@ -95,9 +95,9 @@ def test_global_norm_thread_invariant(dtype):
 
 @pytest.mark.parametrize("n", [3 * kernels.CHUNK + 11, 8 * kernels.CHUNK, 9 * kernels.CHUNK + 11])
 def test_serial_and_parallel_sums_of_squares_agree_bitwise(dtype, n):
-    # The parallel kernel reads STREAMS chunks in lockstep (none of them at 3 chunks,
-    # all 8, and 8 of 10 with a full and a partial chunk left); the serial one, chunk
-    # after chunk.
+    # The parallel kernel reads STREAMS chunks in lockstep (none of 3 full chunks and a
+    # partial one, all 8 of 8, 8 of 10 with a full and a partial chunk left); the serial
+    # one, chunk after chunk.
     rng = np.random.default_rng(5)
     x = (rng.standard_normal(n) * np.exp(rng.uniform(-20, 20, n))).astype(dtype)
     assert_bitwise_equal(kernels.sum_of_squares_parallel(x, 1.0), kernels.sum_of_squares_serial(x, 1.0))

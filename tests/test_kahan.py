@@ -150,9 +150,9 @@ def test_thread_invariant(dtype):
 
 @pytest.mark.parametrize("n", [3 * CHUNK + 11, 8 * CHUNK, 9 * CHUNK + 11])
 def test_serial_and_parallel_kernels_agree_bitwise(dtype, n):
-    # The parallel kernel reads STREAMS chunks in lockstep (none of them at 3 chunks,
-    # all 8, and 8 of 10 with a full and a partial chunk left); the serial one, chunk
-    # after chunk.
+    # The parallel kernel reads STREAMS chunks in lockstep (none of 3 full chunks and a
+    # partial one, all 8 of 8, 8 of 10 with a full and a partial chunk left); the serial
+    # one, chunk after chunk.
     rng = np.random.default_rng(3)
     x = (rng.standard_normal(n) * np.exp(rng.uniform(-20, 20, n))).astype(dtype)
     serial, parallel = np.empty(1, dtype), np.empty(1, dtype)

@@ -26,8 +26,9 @@ CHUNK = 4096
 LANES = 64
 # Chunks a parallel task reads in lockstep, each from its own quarter of x: a task
 # reading one chunk after another is one sequential stream, whose reads wait on
-# memory (10M float32 at 1 thread: 0.45-0.47 of a triad's bandwidth); four streams
-# keep more reads in flight (0.57-0.60). Each chunk's sum is unchanged.
+# memory (10M float32 at 1 thread: 0.41-0.55 of a triad's bandwidth in three runs);
+# four streams keep more reads in flight (0.54-0.71; eight, no better). Each
+# chunk's sum is unchanged.
 STREAMS = 4
 
 
