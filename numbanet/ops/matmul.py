@@ -193,7 +193,8 @@ def matmul(a, b, *, trans_a=False, trans_b=False, out=None):
     # Tasks go out in chunks of about a quarter of a thread's share, to whichever thread is
     # free. Numba otherwise splits them evenly up front, and on TBB the second thread joins
     # a call late (100-140 us here), so its fixed half finished last: 128x784x256 and its
-    # transposes at 2 threads took 0.84-0.87x the time in chunks, 128x784x512 0.93x.
+    # transposes at 2 threads took 0.82-0.87x the time in chunks (two paired runs),
+    # 128x784x512 0.93x and 1.00x.
     n_tasks = (N if column_tasks else M) // kernels.TILE
     chunksize = numba.set_parallel_chunksize(max(1, n_tasks // (4 * threads)))
     try:
