@@ -10,7 +10,10 @@ untouched.
 """
 
 import contextlib
+import ctypes
+import importlib.metadata
 import os
+import sys
 
 import numba
 
@@ -72,12 +75,36 @@ def _host_vector_bytes():
 VECTOR_BYTES = _host_vector_bytes()
 
 
+def _load_tbb_wheel():
+    """Load the ``tbb`` wheel's libtbb.so.12 so that Numba's TBB layer runs on it.
+
+    pip puts the library in the environment's lib/ directory, where the dynamic loader
+    does not look, so Numba would find only a system TBB or none. Once loaded, it is
+    the libtbb.so.12 that Numba's tbbpool links to. oneTBB before 2021.11 (Debian 12
+    ships 2021.8) makes every short parallel call slower the more of them a process has
+    made: on the CI VM an empty 2-thread call went from 5 us to 350 us over 9,000
+    calls, and a 2-thread 128x784x512 product from 0.8 to 1.4-1.7 ms, slower than on
+    one thread (README, Thread scaling).
+    """
+    if not sys.platform.startswith("linux") or "numba.np.ufunc.tbbpool" in sys.modules:
+        return
+    try:
+        files = importlib.metadata.files("tbb") or ()
+    except importlib.metadata.PackageNotFoundError:
+        return
+    for file in files:
+        if file.name == "libtbb.so.12":
+            ctypes.CDLL(str(file.locate()))
+            return
+
+
 def _prefer_quiet_openmp():
     """Keep idle OpenMP workers from spinning when TBB is missing.
 
-    Numba picks TBB first (about 12 us per parallel call here); without it the GNU
+    Numba picks TBB first (about 5 us per parallel call here); without it the GNU
     OpenMP layer's busy-waiting workers cost 1-8 ms per call on a 2-core machine,
-    which passive waiting brings down to about 20 us.
+    which passive waiting brings down to about 20 us. The variable reaches every OpenMP
+    user in the process (PyTorch's 2-thread epochs took 1.08-1.17x as long with it).
     """
     if "NUMBA_THREADING_LAYER" in os.environ:
         return
@@ -87,4 +114,5 @@ def _prefer_quiet_openmp():
         os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 
+_load_tbb_wheel()
 _prefer_quiet_openmp()

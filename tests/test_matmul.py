@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helpers import (
-    EPS, assert_bitwise_equal, assert_thread_invariant, float64_instructions, fused_pair,
+    EPS, assert_bitwise_equal, assert_thread_invariant, float64_instructions, fused_pair, run_with_threads,
 )
 from numbanet import _config, matmul
 from numbanet.kernels import matmul as kernels
@@ -220,8 +220,9 @@ def test_thread_invariant_across_task_kinds(dtype, trans_b):
     M, K, N = 20, 700, 201
     assert K * N * np.dtype(dtype).itemsize > matmul_op.SHARED_PANEL_BYTES
     a, b = operands(M, K, N, dtype, False, trans_b)
-    assert matmul_op._column_tasks(M, K, N, np.dtype(dtype).itemsize, False, 2)
-    assert not matmul_op._column_tasks(M, K, N, np.dtype(dtype).itemsize, False, 1)
+    if numba.config.NUMBA_NUM_THREADS > 1:
+        assert run_with_threads(2, matmul_op._column_tasks, M, K, N, np.dtype(dtype).itemsize, False, False)
+    assert not run_with_threads(1, matmul_op._column_tasks, M, K, N, np.dtype(dtype).itemsize, False, False)
     assert_thread_invariant(matmul, a, b, trans_b=trans_b)
 
 
@@ -274,24 +275,6 @@ def test_threads_use_separate_workspaces():
         t.join()
     assert failures == []
     assert len(workspaces) == 2 and not np.shares_memory(workspaces[0], workspaces[1])
-
-
-@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 threads")
-def test_parallel_products_hand_out_their_tasks_in_chunks(monkeypatch):
-    # 256x256x256 is 16 row tasks: chunks of 2 on 2 threads, Numba's own split on 1; the
-    # caller's chunk size is restored either way.
-    seen = []
-    monkeypatch.setattr(kernels, "matmul_tiles", lambda *args: seen.append(numba.get_parallel_chunksize()))
-    previous = numba.set_parallel_chunksize(7)
-    try:
-        for threads in (2, 1):
-            numba.set_num_threads(threads)
-            matmul(*operands(256, 256, 256, np.float32))
-            assert numba.get_parallel_chunksize() == 7
-        assert seen == [2, 7]
-    finally:
-        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-        numba.set_parallel_chunksize(previous)
 
 
 def test_float32_kernels_never_widen_to_float64():

@@ -91,7 +91,7 @@ def _is_valid_out(out, shape, dtype, a, b):
             and ((owns and out is not b and b.flags.owndata) or not np.may_share_memory(out, b)))
 
 
-def _column_tasks(M, K, N, itemsize, packed_a, threads):
+def _column_tasks(M, K, N, itemsize, packed_a, serial):
     """Whether parallel tasks are columns of tiles (each packing its panel of B) rather
     than rows of tiles (each packing its strip of op(a) when op(a) is packed).
 
@@ -105,7 +105,10 @@ def _column_tasks(M, K, N, itemsize, packed_a, threads):
     0.85x the time of row tasks) when its panels of B would not stay in the L2 cache
     (SHARED_PANEL_BYTES), as long as there are two tasks per thread.
     """
-    if threads == 1 or K * N * itemsize <= SHARED_PANEL_BYTES:
+    if serial or K * N * itemsize <= SHARED_PANEL_BYTES:
+        return False
+    threads = numba.get_num_threads()  # 2.7 us a call: asked only when columns may win
+    if threads == 1:
         return False
     tasks = 2 * threads
     n_strips, n_panels = (M + kernels.TILE - 1) // kernels.TILE, (N + kernels.TILE - 1) // kernels.TILE
@@ -182,23 +185,7 @@ def matmul(a, b, *, trans_a=False, trans_b=False, out=None):
     pack_a = trans_a or M * K >= PACK_A_ELEMENTS
     a_rows = _workspace("a", dtype, kernels.packed_a_rows(M), K) if pack_a else a
     work = _workspace("b", dtype, kernels.workspace_rows(M, K, N), kernels.TILE)
-    if serial:
-        kernels.matmul_tiles_serial(a, trans_a, b, trans_b, out, pack_a, a_rows, work, False)
-        return out
-    threads = numba.get_num_threads()  # 2.7 us a call (ctypes)
-    column_tasks = _column_tasks(M, K, N, dtype.itemsize, pack_a, threads)
-    if threads == 1:
-        kernels.matmul_tiles(a, trans_a, b, trans_b, out, pack_a, a_rows, work, column_tasks)
-        return out
-    # Tasks go out in chunks of about a quarter of a thread's share, to whichever thread is
-    # free. Numba otherwise splits them evenly up front, and on TBB the second thread joins
-    # a call late (100-140 us here), so its fixed half finished last: 128x784x256 and its
-    # transposes at 2 threads took 0.82-0.87x the time in chunks (two paired runs),
-    # 128x784x512 0.93x and 1.00x.
-    n_tasks = (N if column_tasks else M) // kernels.TILE
-    chunksize = numba.set_parallel_chunksize(max(1, n_tasks // (4 * threads)))
-    try:
-        kernels.matmul_tiles(a, trans_a, b, trans_b, out, pack_a, a_rows, work, column_tasks)
-    finally:
-        numba.set_parallel_chunksize(chunksize)
+    tiles = kernels.matmul_tiles_serial if serial else kernels.matmul_tiles
+    column_tasks = _column_tasks(M, K, N, dtype.itemsize, pack_a, serial)
+    tiles(a, trans_a, b, trans_b, out, pack_a, a_rows, work, column_tasks)
     return out
