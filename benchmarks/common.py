@@ -8,6 +8,7 @@ changes every benchmark that uses it (bump those benchmarks' ``version`` if you 
 - PyTorch is optional: ``require`` raises ``NotImplementedError`` (asv's "skipped")
   when it is not importable. Parameters never depend on what is installed.
 - ``track_threading_layer``: the Numba threading layer the parallel kernels ran on.
+- ``track_parallel_launch``: what a parallel call costs before its work, in microseconds.
 """
 
 import functools
@@ -18,6 +19,8 @@ import time
 import numba
 import numpy as np
 from asv_runner.benchmarks.mark import skip_for_params
+
+import numbanet  # noqa: F401  (first: it picks the TBB library Numba's threads run on)
 
 try:
     import threadpoolctl
@@ -317,6 +320,42 @@ def track_numba_threads():
 
 
 track_numba_threads.unit = "threads"
+
+
+@numba.njit(cache=True)
+def _serial_work(n):
+    # A dependent chain of n float additions: serial compiled work, as a step's serial
+    # kernels do between its parallel calls.
+    total = 0.0
+    for i in range(n):
+        total += i * 1e-9
+    return total
+
+
+def track_parallel_launch():
+    """Median microseconds of a parallel call with next to nothing to do, on all threads,
+    each after some 30,000 dependent additions of serial compiled work (as the parallel
+    calls of a training step come), over the last 1,000 of 4,000 calls.
+
+    Every parallel kernel pays it on top of its work. On oneTBB before 2021.11 it grows
+    with the calls a process has made (on the CI VM from 5-10 us to 80-350 us over
+    4,000-9,000 calls), which is why numbanet loads the tbb wheel's library
+    (numbanet/_config.py); this tracks that it stays flat.
+    """
+    set_threads("all")
+    x = np.ones(1024)
+    _parallel_probe(x)
+    _serial_work(1)
+    times = []
+    for _ in range(4000):
+        _serial_work(30_000)
+        start = time.perf_counter()
+        _parallel_probe(x)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times[-1000:]) * 1e6
+
+
+track_parallel_launch.unit = "us"
 
 
 @numba.njit(parallel=True, cache=True)
