@@ -83,7 +83,7 @@ def _load_tbb_wheel():
     the libtbb.so.12 that Numba's tbbpool links to. oneTBB before 2021.11 (Debian 12
     ships 2021.8) makes every short parallel call slower the more of them a process has
     made: on the CI VM an empty 2-thread call went from 5 us to 350 us over 9,000
-    calls, and a 2-thread 128x784x512 product from 0.8 to 1.4-1.7 ms, slower than on
+    calls, and a 2-thread 128x784x512 product from 0.8 to 1.4-2.3 ms, slower than on
     one thread (README, Thread scaling).
     """
     if not sys.platform.startswith("linux") or "numba.np.ufunc.tbbpool" in sys.modules:
