@@ -94,7 +94,10 @@ def _load_tbb_wheel():
         return
     for file in files:
         if file.name == "libtbb.so.12":
-            ctypes.CDLL(str(file.locate()))
+            try:
+                ctypes.CDLL(str(file.locate()))
+            except OSError:  # a broken install: Numba finds what it finds
+                pass
             return
 
 

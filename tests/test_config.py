@@ -57,3 +57,18 @@ def test_no_second_tbb_once_numbas_threads_run():
     # (or the OpenMP layer), and numbanet loads no second copy beside it.
     _, _, paths = run_report("import numba\nnumba.set_num_threads(1)\n")
     assert len(paths) <= 1
+
+
+def test_a_missing_wheel_library_does_not_stop_the_import():
+    # A tbb install whose libtbb.so.12 is gone: numbanet still imports and its parallel
+    # kernels run on whatever layer Numba finds.
+    prelude = """
+import importlib.metadata
+class Missing:
+    name = "libtbb.so.12"
+    def locate(self):
+        return "/nonexistent/libtbb.so.12"
+importlib.metadata.files = lambda name: [Missing()]
+"""
+    layer, _, _ = run_report(prelude)
+    assert layer in ("tbb", "omp", "workqueue")
