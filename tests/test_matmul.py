@@ -342,15 +342,19 @@ def test_small_products_equal_naive_reference_bitwise(dtype, M, K, N, trans_b):
 @pytest.mark.parametrize("column_tasks", [False, True])
 def test_both_task_shapes_equal_naive_reference_bitwise_in_parallel(dtype, column_tasks):
     # The parallel kernel with either task shape (tile columns packing their own panel
-    # of B, or tile rows packing their own strip of op(a)), partial tiles on both edges.
+    # of B, or tile rows packing their own strip of op(a) after B's panels are packed in
+    # groups), partial tiles on both edges. N = 73: five panels, the partial one in the
+    # second packing group.
+    M, K, N = 37, 23, 73
+    assert (N + kernels.TILE - 1) // kernels.TILE > kernels.PACK_GROUP and N % kernels.TILE
     for trans_a, trans_b in itertools.product((False, True), repeat=2):
-        a, b = operands(37, 23, 41, dtype, trans_a, trans_b)
-        expected = np.empty((37, 41), dtype)
+        a, b = operands(M, K, N, dtype, trans_a, trans_b)
+        expected = np.empty((M, N), dtype)
         kernels.matmul_reference(np.ascontiguousarray(a.T) if trans_a else a,
                                  np.ascontiguousarray(b.T) if trans_b else b, expected)
-        c = np.full((37, 41), np.nan, dtype)
-        a_rows = np.full((kernels.packed_a_rows(37), 23), np.nan, dtype)
-        work = np.full((kernels.workspace_rows(37, 23, 41), kernels.TILE), np.nan, dtype)
+        c = np.full((M, N), np.nan, dtype)
+        a_rows = np.full((kernels.packed_a_rows(M), K), np.nan, dtype)
+        work = np.full((kernels.workspace_rows(M, K, N), kernels.TILE), np.nan, dtype)
         kernels.matmul_tiles(a, trans_a, b, trans_b, c, True, a_rows, work, column_tasks)
         assert_bitwise_equal(c, expected)
 

@@ -36,6 +36,9 @@ ROWS_F32, ROWS_F64 = (8, 8) if VECTOR_BYTES == 64 else (4, 2)
 # 128x512x256 1.16x slower than packing panel by panel; blocks of 8 match it.
 PACK_ROWS = 8
 
+# Panels of B per packing task when row tasks share them.
+PACK_GROUP = 4
+
 
 @serial_kernel
 def matmul_reference(a, b, c):
@@ -256,8 +259,8 @@ def _pack_strip(x, trans, r0, out):
 
 
 @serial_kernel
-def _pack_panels_by_row(b, work):
-    # Every (K, 16) panel of b (K, N) into work, as _pack_strip(b, True, ...) per panel,
+def _pack_panels_by_row(b, work, p0, p1):
+    # Panels p0 <= p < p1 of b (K, N) into work, as _pack_strip(b, True, ...) per panel,
     # but reading b a few whole rows at a time: panel by panel, b is read 64 bytes a row
     # at a stride of N values, which the hardware prefetcher does not follow across pages
     # (128x784x512 at 1 thread, in an epoch, packed a row at a time: 0.94x the time of
@@ -265,17 +268,29 @@ def _pack_panels_by_row(b, work):
     # writes one line to each panel, K lines apart: at K = 512 every panel's line falls
     # in the same L1 set.
     K, N = b.shape
-    n_full = N // TILE
+    n_full = min(p1, N // TILE)
     for k0 in range(0, K, PACK_ROWS):
         rows = b[k0:min(k0 + PACK_ROWS, K)]
-        for p in range(n_full):
+        for p in range(p0, n_full):
             out = work[p * K + k0:p * K + k0 + rows.shape[0]]
             for k in range(rows.shape[0]):
                 _store16(out[k], _load16(rows[k, p * TILE:(p + 1) * TILE]))
-        if n_full * TILE < N:
+        if n_full < p1:
             out = work[n_full * K + k0:n_full * K + k0 + rows.shape[0]]
             for k in range(rows.shape[0]):
                 _store16(out[k], _gather16(rows[k], n_full * TILE, N - 1))
+
+
+@serial_kernel
+def _pack_panels(b, trans_b, work, p0, p1):
+    # Panels p0 <= p < p1 of op(b) into work[p K:(p + 1) K], b a block of rows at a time
+    # when it is not transposed.
+    K = b.shape[1] if trans_b else b.shape[0]
+    if trans_b:
+        for p in range(p0, p1):
+            _pack_strip(b, False, p * TILE, work[p * K:(p + 1) * K])
+    else:
+        _pack_panels_by_row(b, work, p0, p1)
 
 
 @serial_kernel
@@ -332,22 +347,10 @@ def _tile_column(b, trans_b, rows, c, work, p):
 
 
 @serial_kernel
-def _pack_shared(a, trans_a, b, trans_b, c, packed, a_rows, work, column_tasks):
-    # The operand every task reads, packed before the tasks on the calling thread:
-    # op(a) when packed for column tasks, all panels of op(b) for row tasks (b a block of
-    # rows at a time when it is not transposed). One thread, because a second parallel
-    # region in a call cost 100-150 us at 2 threads on the CI VM, far more than this
-    # packing (B of 784x128x256: about 10 us).
-    K = a.shape[0] if trans_a else a.shape[1]
-    if column_tasks:
-        if packed:
-            for s in range((c.shape[0] + TILE - 1) // TILE):
-                _pack_rows(a, trans_a, s * TILE, a_rows[s * TILE:(s + 1) * TILE])
-    elif trans_b:
-        for p in range((c.shape[1] + TILE - 1) // TILE):
-            _pack_strip(b, False, p * TILE, work[p * K:(p + 1) * K])
-    else:
-        _pack_panels_by_row(b, work)
+def _pack_shared_a(a, trans_a, c, a_rows):
+    # op(a), every strip packed, for column tasks that all read it.
+    for s in range((c.shape[0] + TILE - 1) // TILE):
+        _pack_rows(a, trans_a, s * TILE, a_rows[s * TILE:(s + 1) * TILE])
 
 
 @serial_kernel
@@ -355,11 +358,13 @@ def matmul_tiles_serial(a, trans_a, b, trans_b, c, pack_a, a_rows, work, column_
     # The serial twin of matmul_tiles: the same tasks in order.
     n_strips, n_panels = (c.shape[0] + TILE - 1) // TILE, (c.shape[1] + TILE - 1) // TILE
     packed = pack_a or trans_a
-    _pack_shared(a, trans_a, b, trans_b, c, packed, a_rows, work, column_tasks)
     if column_tasks:
+        if packed:
+            _pack_shared_a(a, trans_a, c, a_rows)
         for p in range(n_panels):
             _tile_column(b, trans_b, a_rows if packed else a, c, work, p)
     else:
+        _pack_panels(b, trans_b, work, 0, n_panels)
         for s in range(n_strips):
             _tile_row(a, trans_a, packed, a_rows, c, work, s)
 
@@ -376,16 +381,25 @@ def matmul_tiles(a, trans_a, b, trans_b, c, pack_a, a_rows, work, column_tasks):
     # so each thread reads mostly the panels it packed into its own cache (128x784x256
     # at 2 threads: 0.62 -> 0.54 ms against tasks sharing a B packed beforehand);
     # otherwise a task is a row of tiles, packing its strip of op(a) when packed, after
-    # all panels of B are packed (the caller chooses: ops/matmul.py's _column_tasks).
+    # all panels of B are packed by the threads in groups of PACK_GROUP panels (the
+    # caller chooses: ops/matmul.py's _column_tasks). That second parallel region costs
+    # a launch (about 5 us on oneTBB 2021.11+); packed on the calling thread, B's panels
+    # took 190-200 us of a 128x256x512 product with cold caches (trans_b), which then
+    # ran 1.2x as fast on 2 threads as on 1; split, the product took 0.81x the time
+    # (12 of 15 rounds; 0.86x in a 784-512-256-10 epoch, 12 of 12).
     # Each tile owns its block of C and sums over k in order, so any thread may compute
     # any tile.
     n_strips, n_panels = (c.shape[0] + TILE - 1) // TILE, (c.shape[1] + TILE - 1) // TILE
     packed = pack_a or trans_a
-    _pack_shared(a, trans_a, b, trans_b, c, packed, a_rows, work, column_tasks)
     if column_tasks:
+        if packed:
+            _pack_shared_a(a, trans_a, c, a_rows)
         for p in prange(n_panels):
             _tile_column(b, trans_b, a_rows if packed else a, c, work, p)
     else:
+        for g in prange((n_panels + PACK_GROUP - 1) // PACK_GROUP):
+            g = int64(g)  # a prange index is unsigned: mixed with signed ones in min, float64
+            _pack_panels(b, trans_b, work, g * PACK_GROUP, min((g + 1) * PACK_GROUP, n_panels))
         for s in prange(n_strips):
             _tile_row(a, trans_a, packed, a_rows, c, work, s)
 
