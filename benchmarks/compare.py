@@ -30,6 +30,7 @@ def key_comparisons(dtype, with_epoch):
         rows.append(("matmul", size, {i: bench_matmul.matmul_call(i, *args) for i in impls}))
     for size in bench_softmax.LOGITS:
         x = bench_softmax.logits(size, dtype)
+        rows.append(("softmax", size, {i: bench_softmax.softmax_call(i, x) for i in impls}))
         rows.append(("log_softmax", size, {i: bench_softmax.log_softmax_call(i, x) for i in impls}))
         xy = bench_cross_entropy.logits_and_labels(size, dtype)
         rows.append(("softmax_cross_entropy", size,
