@@ -104,12 +104,12 @@ def test_issue_examples(dtype):
         [np.inf, np.inf, 0],
     ],
 )
-@pytest.mark.parametrize("k", [3, 19])
+@pytest.mark.parametrize("k", [3, kernels.SUM_LANES + 3])
 def test_extreme_and_nonfinite_rows_match_scipy(name, dtype, row, k):
-    # Rows of K = 19 put the special entries among the 16 lanes and the tail; rows of
-    # K = 3 take the short-row kernels.
+    # Longer rows put the special entries among the sum's lanes and its tail (and the
+    # max's 16 lanes and tail); rows of K = 3 take the short-row kernels.
     x = np.zeros((2, k), dtype=dtype)
-    x[0, [0, 7, 17] if k == 19 else [0, 1, 2]] = row
+    x[0, [0, 7, kernels.SUM_LANES + 1] if k > 3 else [0, 1, 2]] = row
     y = OPS[name][0](x)
     assert_close_to_reference(name, x, y)
     np.testing.assert_array_equal(y[1], OPS[name][0](np.zeros(k, dtype)))  # other rows untouched

@@ -12,13 +12,14 @@ from numba import prange
 
 from numbanet._config import kernel, serial_kernel
 from numbanet.kernels.softmax import (
-    ROWS_PER_TASK, SHORT_ROWS_PER_TASK, exp_shifted_columns, exp_shifted_sum, row_max, transpose_rows_max,
+    ROWS_PER_TASK, SHORT_ROWS_PER_TASK, SUM_LANES, exp_shifted_columns, exp_shifted_sum, row_max,
+    transpose_rows_max,
 )
 
 
 @serial_kernel
 def softmax_cross_entropy_row(z, label, inv_n, dz, lanes):
-    # z, dz: (K,); lanes: (32,) scratch. Returns the row loss;
+    # z, dz: (K,); lanes: (2 * SUM_LANES,) scratch. Returns the row loss;
     # dz = (softmax(z) - onehot(label)) * inv_n, and dz is the exp buffer first.
     m = row_max(z)
     s = exp_shifted_sum(z, m, dz, lanes)
@@ -37,7 +38,7 @@ def softmax_cross_entropy_forward_backward(z, labels, loss, dz):
     # ROWS_PER_TASK rows in parallel, each with its own lane scratch.
     inv_n = z.dtype.type(1) / z.dtype.type(z.shape[0])
     for task in prange((z.shape[0] + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        lanes = np.empty(32, dtype=z.dtype)
+        lanes = np.empty(2 * SUM_LANES, dtype=z.dtype)
         for i in range(task * ROWS_PER_TASK, min((task + 1) * ROWS_PER_TASK, z.shape[0])):
             loss[i] = softmax_cross_entropy_row(z[i], labels[i], inv_n, dz[i], lanes)
 
@@ -47,7 +48,7 @@ def softmax_cross_entropy_forward_backward_serial(z, labels, loss, dz):
     # z, dz: (N, K); labels: (N,); loss: (N,). For small batches, where a parallel launch
     # costs more than the rows.
     inv_n = z.dtype.type(1) / z.dtype.type(z.shape[0])
-    lanes = np.empty(32, dtype=z.dtype)
+    lanes = np.empty(2 * SUM_LANES, dtype=z.dtype)
     for i in range(z.shape[0]):
         loss[i] = softmax_cross_entropy_row(z[i], labels[i], inv_n, dz[i], lanes)
 

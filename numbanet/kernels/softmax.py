@@ -2,15 +2,15 @@
 
 Legend: N = rows, K = entries per row (the reduced last axis).
 
-Each row is max -> exp(x - max) -> sum, all in the input dtype. The row max and the
-row sum run in 16 lanes (partials combined in a fixed tree): that breaks the serial
-dependency chain of a running reduction, lets LLVM keep the lanes in SIMD registers,
-and fixes the summation order, so the result does not depend on the thread count
-(threads only ever split whole rows). ``vexp`` (kernels/exp.py) keeps the exp
+Each row is max -> exp(x - max) -> sum, all in the input dtype. The row max runs in
+16 lanes and the row sum in SUM_LANES (partials combined in a fixed tree): that breaks
+the serial dependency chain of a running reduction, lets LLVM keep the lanes in SIMD
+registers, and fixes the summation order, so the result does not depend on the thread
+count (threads only ever split whole rows). ``vexp`` (kernels/exp.py) keeps the exp
 vectorised for float32. Rows shorter than one 16-lane block (10 classes) go through
 the ``*_short_rows`` kernels, which work on a transposed copy of a block of rows but
-take the same steps in the same order as the row kernels, so the results are bitwise
-the same.
+take the same steps in the same order as the row kernels (max and sum in order, as
+their tails), so the results are bitwise the same.
 """
 
 import numpy as np
@@ -19,6 +19,9 @@ from numba import prange
 from numbanet._config import kernel, serial_kernel
 from numbanet.kernels.exp import vexp
 
+# Lanes of the compensated row sum. 32 rather than 16: a 1000-wide softmax row in the L1
+# cache took 0.90-0.93x the time (15 of 15 paired rounds), with 64 1.03-1.04x.
+SUM_LANES = 32
 
 @serial_kernel
 def row_max(x):
@@ -55,51 +58,49 @@ def row_max(x):
 
 @serial_kernel
 def exp_shifted_sum(x, shift, e, lanes):
-    # x: (K,); e: (K,) or None; lanes: (32,) scratch. Returns sum(exp(x - shift)), the
-    # terms stored in e unless it is None (log-softmax needs only the sum: a row of 1000
-    # in the L1 cache took 0.70x the time without the stores). Whole blocks of 16 are summed Kahan-compensated in 16
-    # lanes (lanes[:16] sums, lanes[16:] compensations) that the vectoriser keeps in one
-    # SIMD register each, then combined pairwise; the last K % 16 terms are added
+    # x: (K,); e: (K,) or None; lanes: (2 * SUM_LANES,) scratch. Returns
+    # sum(exp(x - shift)), the terms stored in e unless it is None (log-softmax needs only
+    # the sum: a row of 1000 in the L1 cache took 0.70x the time without the stores).
+    # Whole blocks of SUM_LANES are summed Kahan-compensated in as many lanes
+    # (lanes[:SUM_LANES] sums, lanes[SUM_LANES:] compensations) that the vectoriser keeps
+    # in SIMD registers, then combined pairwise; the last K % SUM_LANES terms are added
     # plainly. Compensation keeps float32 softmax/log-softmax within ~2 eps at K = 1000,
     # where a plain 16-lane sum reached 4-5 eps (as torch does).
-    k16 = x.shape[0] - x.shape[0] % 16
+    L = SUM_LANES
+    kL = x.shape[0] - x.shape[0] % L
     tail = x.dtype.type(0)
-    for j in range(k16, x.shape[0]):
+    for j in range(kL, x.shape[0]):
         v = vexp(x[j] - shift)
         if e is not None:
             e[j] = v
         tail += v
-    if k16 == 0:
+    if kL == 0:
         return tail
-    for lane in range(32):
+    for lane in range(2 * L):
         lanes[lane] = x.dtype.type(0)
-    for j in range(0, k16, 16):
-        for lane in range(16):
+    for j in range(0, kL, L):
+        for lane in range(L):
             v = vexp(x[j + lane] - shift)
             if e is not None:
                 e[j + lane] = v
-            kahan_lane_add(lanes, lane, v)
-    for lane in range(16):
-        lanes[lane] -= lanes[16 + lane]
-    for width in (8, 4, 2, 1):
+            y = v - lanes[L + lane]  # Kahan: the term less the running compensation
+            t = lanes[lane] + y
+            lanes[L + lane] = (t - lanes[lane]) - y
+            lanes[lane] = t
+    for lane in range(L):
+        lanes[lane] -= lanes[L + lane]
+    width = L // 2
+    while width >= 1:
         for lane in range(width):
             lanes[lane] += lanes[lane + width]
+        width //= 2
     return lanes[0] + tail
 
 
 @serial_kernel
-def kahan_lane_add(lanes, lane, v):
-    # One Kahan step of lane ``lane``: lanes[lane] += v, the lost part kept in lanes[16 + lane].
-    y = v - lanes[16 + lane]
-    t = lanes[lane] + y
-    lanes[16 + lane] = (t - lanes[lane]) - y
-    lanes[lane] = t
-
-
-@serial_kernel
 def softmax_row(x, y, lanes):
-    # x, y: (K,); lanes: (32,) scratch. y = exp(x - max) / sum(exp(x - max)); y doubles
-    # as the exp buffer.
+    # x, y: (K,); lanes: (2 * SUM_LANES,) scratch. y = exp(x - max) / sum(exp(x - max));
+    # y doubles as the exp buffer.
     s = exp_shifted_sum(x, row_max(x), y, lanes)
     inv_s = x.dtype.type(1) / s
     for j in range(x.shape[0]):
@@ -108,7 +109,7 @@ def softmax_row(x, y, lanes):
 
 @serial_kernel
 def log_softmax_row(x, y, lanes):
-    # x, y: (K,); lanes: (32,) scratch. y = (x - max) - log(sum(exp(x - max))).
+    # x, y: (K,); lanes: (2 * SUM_LANES,) scratch. y = (x - max) - log(sum(exp(x - max))).
     m = row_max(x)
     if m == np.inf:
         log_softmax_row_with_inf(x, y)
@@ -133,7 +134,7 @@ def log_softmax_row_with_inf(x, y):
         y[j] = x[j] - log_s
 
 
-# Rows per parallel task: each task allocates its 32-float lane scratch once. Which
+# Rows per parallel task: each task allocates its lane scratch once. Which
 # rows share a task never changes a result.
 ROWS_PER_TASK = 16
 
@@ -142,7 +143,7 @@ ROWS_PER_TASK = 16
 def softmax_forward(x, y):
     # x, y: (N, K). Tasks of ROWS_PER_TASK rows in parallel.
     for task in prange((x.shape[0] + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        lanes = np.empty(32, dtype=x.dtype)
+        lanes = np.empty(2 * SUM_LANES, dtype=x.dtype)
         for i in range(task * ROWS_PER_TASK, min((task + 1) * ROWS_PER_TASK, x.shape[0])):
             softmax_row(x[i], y[i], lanes)
 
@@ -150,7 +151,7 @@ def softmax_forward(x, y):
 @serial_kernel
 def softmax_forward_serial(x, y):
     # x, y: (N, K). For small inputs, where a parallel launch costs more than the rows.
-    lanes = np.empty(32, dtype=x.dtype)
+    lanes = np.empty(2 * SUM_LANES, dtype=x.dtype)
     for i in range(x.shape[0]):
         softmax_row(x[i], y[i], lanes)
 
@@ -159,7 +160,7 @@ def softmax_forward_serial(x, y):
 def log_softmax_forward(x, y):
     # x, y: (N, K). Tasks of ROWS_PER_TASK rows in parallel.
     for task in prange((x.shape[0] + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        lanes = np.empty(32, dtype=x.dtype)
+        lanes = np.empty(2 * SUM_LANES, dtype=x.dtype)
         for i in range(task * ROWS_PER_TASK, min((task + 1) * ROWS_PER_TASK, x.shape[0])):
             log_softmax_row(x[i], y[i], lanes)
 
@@ -167,7 +168,7 @@ def log_softmax_forward(x, y):
 @serial_kernel
 def log_softmax_forward_serial(x, y):
     # x, y: (N, K). For small inputs, where a parallel launch costs more than the rows.
-    lanes = np.empty(32, dtype=x.dtype)
+    lanes = np.empty(2 * SUM_LANES, dtype=x.dtype)
     for i in range(x.shape[0]):
         log_softmax_row(x[i], y[i], lanes)
 
