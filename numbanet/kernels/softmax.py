@@ -23,6 +23,7 @@ from numbanet.kernels.exp import vexp
 # cache took 0.90-0.93x the time (15 of 15 paired rounds), with 64 1.03-1.04x.
 SUM_LANES = 32
 
+
 @serial_kernel
 def row_max(x):
     # x: (K,) -> max over x ignoring NaN (-inf for an empty or all-NaN row). NaN needs no
