@@ -384,9 +384,9 @@ def matmul_tiles(a, trans_a, b, trans_b, c, pack_a, a_rows, work, column_tasks):
     # all panels of B are packed by the threads in groups of PACK_GROUP panels (the
     # caller chooses: ops/matmul.py's _column_tasks). That second parallel region costs
     # a launch (about 5 us on oneTBB 2021.11+); packed on the calling thread, B's panels
-    # took 190-200 us of a 128x256x512 product with cold caches (trans_b), which then
-    # ran 1.2x as fast on 2 threads as on 1; split, the product took 0.81x the time
-    # (12 of 15 rounds; 0.86x in a 784-512-256-10 epoch, 12 of 12).
+    # took 200 us of a 128x256x512 trans_b product with cold caches, which then ran 1.2x
+    # as fast on 2 threads as on 1; split, the product took 0.81x the time (12 of 15
+    # rounds; 0.86x in a 784-512-256-10 epoch, 12 of 12).
     # Each tile owns its block of C and sums over k in order, so any thread may compute
     # any tile.
     n_strips, n_panels = (c.shape[0] + TILE - 1) // TILE, (c.shape[1] + TILE - 1) // TILE
