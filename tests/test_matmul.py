@@ -292,9 +292,10 @@ def test_float32_kernels_never_widen_to_float64():
     assert float64_instructions(kernels.matmul_skinny_tn, a, b, False, c, work) == []
 
 
-@pytest.mark.parametrize("block, rows", [(kernels._tile8, 8), (kernels._tile4, 4), (kernels._tile2, 2)])
+@pytest.mark.parametrize("block, rows", [(kernels._tile8, 8), (kernels._tile4, 4),
+                                         (kernels._tile_f64_halves, 16), (kernels._tile_f64_rows, 16)])
 def test_every_register_block_equals_naive_reference_bitwise(dtype, block, rows):
-    # The host runs only its own blocks (ROWS_F32, ROWS_F64); this covers all of them.
+    # The host runs only its own blocks (ROWS_F32, _tile_f64); this covers all of them.
     # a has one row fewer than the block reads, so its last row is repeated.
     a, v = operands(rows, 37, 16, dtype)
     out = np.full((rows + 1, 20), np.nan, dtype)

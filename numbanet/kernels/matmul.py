@@ -25,12 +25,12 @@ from numbanet.kernels.fma import fma
 # register blocks of whole 16-wide rows of C.
 TILE = 16
 
-# Rows per register block, float32 and float64, sized so the block's accumulators fill
-# at most half the vector registers and the k loop never spills: with AVX-512 (32 zmm)
-# 8 rows take 8 (float32) or 16 (float64) registers; with AVX2 (16 ymm) a 16-wide row
-# takes 2 (float32) or 4 (float64), so 4 or 2 rows take 8 (8 rows there spill and run
-# 1.3x (float32) to 1.8x (float64) slower).
-ROWS_F32, ROWS_F64 = (8, 8) if VECTOR_BYTES == 64 else (4, 2)
+# Rows per register block of whole 16-wide rows of C, sized so the block's accumulators
+# fill at most half the vector registers and the k loop never spills: with AVX-512 (32
+# zmm) 8 rows take 8 (float32) or 16 (float64) registers; with AVX2 (16 ymm) a 16-wide
+# float32 row takes 2, so 4 rows take 8 (8 rows there spill and run 1.3x slower).
+# float64 on AVX2 takes a tile in 8-wide halves instead (see _tile_f64_halves).
+ROWS_F32 = 8 if VECTOR_BYTES == 64 else 4
 
 # Rows of B packed per pass over its panels (_pack_panels_by_row): one row per pass made
 # 128x512x256 1.16x slower than packing panel by panel; blocks of 8 match it.
@@ -132,33 +132,106 @@ def _tile4(a, r0, v, out, oi, oj):
 
 
 @serial_kernel
-def _tile2(a, r0, v, out, oi, oj):
-    # out[oi:oi+2, oj:oj+16] = a[r0:r0+2] @ v; _tile8 with 2 rows.
-    last = a.shape[0] - 1
-    a0, a1 = a[min(r0, last)], a[min(r0 + 1, last)]
-    z = out.dtype.type(0)
-    acc0 = acc1 = (z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z)
-    for k in range(a.shape[1]):
-        b = _load16(v[k])
-        acc0 = _add_scaled16(acc0, a0[k], b)
-        acc1 = _add_scaled16(acc1, a1[k], b)
-    _store16(out[oi, oj:oj + TILE], acc0)
-    _store16(out[oi + 1, oj:oj + TILE], acc1)
-
-
-# The host's register blocks (see ROWS_F32).
-_BLOCKS = {8: _tile8, 4: _tile4, 2: _tile2}
-_block_f32, _block_f64 = _BLOCKS[ROWS_F32], _BLOCKS[ROWS_F64]
+def _load8(v, k, j0):
+    # The 8-tuple v[k, j0:j0 + 8] (literal offsets: no slice arithmetic).
+    return (v[k, j0], v[k, j0 + 1], v[k, j0 + 2], v[k, j0 + 3],
+            v[k, j0 + 4], v[k, j0 + 5], v[k, j0 + 6], v[k, j0 + 7])
 
 
 @serial_kernel
-def _nth_block_f64(rows, r0, n, v, out, oi, oj):
-    # Block n of a float64 tile: out[oi+h:oi+h+R] = rows[r0+h:r0+h+R] @ v for R = ROWS_F64
-    # and h = n R. A call of its own: with the 2-row blocks of AVX2 called straight from
-    # the tile, LLVM jammed the k loops of two blocks into one 4-row loop whose 16
-    # accumulators spilled (1.2-1.4x the time).
-    h = ROWS_F64 * n
-    _block_f64(rows, r0 + h, v, out, oi + h, oj)
+def _add_scaled8(c, a, b):
+    # c + a * b for 8-tuples c, b and a scalar a.
+    return (fma(a, b[0], c[0]), fma(a, b[1], c[1]), fma(a, b[2], c[2]), fma(a, b[3], c[3]),
+            fma(a, b[4], c[4]), fma(a, b[5], c[5]), fma(a, b[6], c[6]), fma(a, b[7], c[7]))
+
+
+@serial_kernel
+def _store8(r, c):
+    # r: (8,) <- the 8-tuple c
+    r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7] = c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]
+
+
+@serial_kernel
+def _half6(a, r0, v, j0, out, oi, oj):
+    # out[oi:oi+6, oj+j0:oj+j0+8] = a[r0:r0+6] @ v[:, j0:j0+8]: _tile8's scheme over half
+    # a panel, 6 rows of 8 float64 (12 ymm accumulators).
+    last = a.shape[0] - 1
+    a0, a1, a2 = a[min(r0, last)], a[min(r0 + 1, last)], a[min(r0 + 2, last)]
+    a3, a4, a5 = a[min(r0 + 3, last)], a[min(r0 + 4, last)], a[min(r0 + 5, last)]
+    z = out.dtype.type(0)
+    acc0 = acc1 = acc2 = acc3 = acc4 = acc5 = (z, z, z, z, z, z, z, z)
+    for k in range(a.shape[1]):
+        b = _load8(v, k, j0)
+        acc0 = _add_scaled8(acc0, a0[k], b)
+        acc1 = _add_scaled8(acc1, a1[k], b)
+        acc2 = _add_scaled8(acc2, a2[k], b)
+        acc3 = _add_scaled8(acc3, a3[k], b)
+        acc4 = _add_scaled8(acc4, a4[k], b)
+        acc5 = _add_scaled8(acc5, a5[k], b)
+    _store8(out[oi, oj + j0:oj + j0 + 8], acc0)
+    _store8(out[oi + 1, oj + j0:oj + j0 + 8], acc1)
+    _store8(out[oi + 2, oj + j0:oj + j0 + 8], acc2)
+    _store8(out[oi + 3, oj + j0:oj + j0 + 8], acc3)
+    _store8(out[oi + 4, oj + j0:oj + j0 + 8], acc4)
+    _store8(out[oi + 5, oj + j0:oj + j0 + 8], acc5)
+
+
+@serial_kernel
+def _half4(a, r0, v, j0, out, oi, oj):
+    # _half6 with 4 rows.
+    last = a.shape[0] - 1
+    a0, a1, a2, a3 = a[min(r0, last)], a[min(r0 + 1, last)], a[min(r0 + 2, last)], a[min(r0 + 3, last)]
+    z = out.dtype.type(0)
+    acc0 = acc1 = acc2 = acc3 = (z, z, z, z, z, z, z, z)
+    for k in range(a.shape[1]):
+        b = _load8(v, k, j0)
+        acc0 = _add_scaled8(acc0, a0[k], b)
+        acc1 = _add_scaled8(acc1, a1[k], b)
+        acc2 = _add_scaled8(acc2, a2[k], b)
+        acc3 = _add_scaled8(acc3, a3[k], b)
+    _store8(out[oi, oj + j0:oj + j0 + 8], acc0)
+    _store8(out[oi + 1, oj + j0:oj + j0 + 8], acc1)
+    _store8(out[oi + 2, oj + j0:oj + j0 + 8], acc2)
+    _store8(out[oi + 3, oj + j0:oj + j0 + 8], acc3)
+
+
+@serial_kernel
+def _tile_f64_halves(rows, r0, v, out, oi, oj):
+    # out[oi:oi+16, oj:oj+16] = rows[r0:r0+16] @ v in float64 on AVX2, each 8-wide half of
+    # the panel as blocks of 6, 6 and 4 rows. Why: a k step of 2 whole 16-wide rows (8 ymm
+    # accumulators) reads 128 bytes of v for 8 multiply-adds, and a 784-deep panel (98
+    # KiB) streams from the L2 cache at about that rate; 6 rows of 8 read 64 bytes for 12
+    # (3 rows of 16 spilled: 0.55x the speed). A 96 x 784 block times one panel:
+    # 35 against 30 GFLOP/s (8 of 8 rounds).
+    _half6(rows, r0, v, 0, out, oi, oj)
+    _half6(rows, r0 + 6, v, 0, out, oi + 6, oj)
+    _half4(rows, r0 + 12, v, 0, out, oi + 12, oj)
+    _half6(rows, r0, v, 8, out, oi, oj)
+    _half6(rows, r0 + 6, v, 8, out, oi + 6, oj)
+    _half4(rows, r0 + 12, v, 8, out, oi + 12, oj)
+
+
+@serial_kernel
+def _nth_block8(rows, r0, n, v, out, oi, oj):
+    # Block n of 8 rows of a float64 tile on AVX-512: out[oi+h:oi+h+8] = rows[r0+h:r0+h+8]
+    # @ v for h = 8 n. A call of its own, the offset computed inside: with AVX2's former
+    # 2-row blocks called straight from the tile, LLVM jammed the k loops of two blocks
+    # into one 4-row loop whose 16 accumulators spilled (1.2-1.4x the time).
+    h = 8 * n
+    _tile8(rows, r0 + h, v, out, oi + h, oj)
+
+
+@serial_kernel
+def _tile_f64_rows(rows, r0, v, out, oi, oj):
+    # out[oi:oi+16, oj:oj+16] = rows[r0:r0+16] @ v in float64 on AVX-512: two blocks of 8
+    # whole 16-wide rows (16 of the 32 zmm registers).
+    for n in range(TILE // 8):
+        _nth_block8(rows, r0, n, v, out, oi, oj)
+
+
+# The host's register blocks (see ROWS_F32).
+_block_f32 = _tile8 if ROWS_F32 == 8 else _tile4
+_tile_f64 = _tile_f64_rows if VECTOR_BYTES == 64 else _tile_f64_halves
 
 
 @serial_kernel
@@ -173,8 +246,7 @@ def _tile_blocks(rows, r0, v, out, oi, oj):
         for h in range(0, TILE, ROWS_F32):
             _block_f32(rows, r0 + h, v, out, oi + h, oj)
     else:
-        for n in range(TILE // ROWS_F64):
-            _nth_block_f64(rows, r0, n, v, out, oi, oj)
+        _tile_f64(rows, r0, v, out, oi, oj)
 
 
 @serial_kernel
@@ -203,8 +275,7 @@ def _full_tiles(rows, c, work, s0, s1, p0, p1):
                 for h in range(0, TILE, ROWS_F32):
                     _block_f32(rows, i0 + h, v, c, i0 + h, p * TILE)
             else:
-                for n in range(TILE // ROWS_F64):
-                    _nth_block_f64(rows, i0, n, v, c, i0, p * TILE)
+                _tile_f64(rows, i0, v, c, i0, p * TILE)
 
 
 @serial_kernel
