@@ -119,13 +119,14 @@ def matmul(a, b, *, trans_a=False, trans_b=False, out=None):
     """C = op(a) @ op(b), where op(x) is x, or x.T when its flag is set.
 
     Each element of C is summed over k in order, in the inputs' dtype, in registers
-    (blocks of 16 columns and 2-8 rows of C sized to the host's vector registers, or
-    32 x 2 (AVX2) or 64 x 2 (AVX-512) column blocks when a transposed ``a`` meets a B
-    of at most 16 columns). As BLAS does, the kernel packs B into 16-column panels and
-    a transposed or large ``a`` into 16-row strips, so the caller never makes a
-    transposed copy; results are bit-identical for any thread count. The packing
-    buffers live in per-thread workspaces reused across calls: with ``out`` given, a
-    steady-state call allocates nothing.
+    (blocks of 16 columns and 4-8 rows of C sized to the host's vector registers, 8
+    columns and 4-6 rows for float64 on AVX2, or 32 x 2 (AVX2) or 64 x 2 (AVX-512)
+    column blocks when a transposed ``a`` meets a B of at most 16 columns). As BLAS
+    does, the kernel packs B into 16-column panels and a transposed or large ``a`` into
+    16-row strips, so the caller never makes a transposed copy; results are
+    bit-identical for any thread count. The packing buffers live in per-thread
+    workspaces reused across calls: with ``out`` given, a steady-state call allocates
+    nothing.
 
     Parameters
     ----------
