@@ -280,8 +280,8 @@ def test_threads_use_separate_workspaces():
 def test_float32_kernels_never_widen_to_float64():
     # float64_instructions recompiles a kernel with every helper it calls (tile,
     # packing, loads and stores), so matmul_tiles and matmul_skinny_tn cover all of
-    # them; the serial twin of matmul_tiles runs the same helpers in a plain loop and
-    # is left out to save a 10 s compile.
+    # them; the serial kernels (matmul_tiles_serial, matmul_rows_serial) run the same
+    # helpers in a plain loop and are left out to save a 10 s compile each.
     a, b = operands(5, 6, 7, np.float32)
     c = np.empty((5, 7), np.float32)
     assert float64_instructions(kernels.matmul_reference, a, b, c) == []
@@ -327,7 +327,8 @@ def test_partial_row_tiles_equal_naive_reference_bitwise(dtype, M):
 def test_small_products_equal_naive_reference_bitwise(dtype, M, K, N, trans_b):
     # The MLP's small products (dl @ W2.T with K = 10; h @ W2 with one partial panel of
     # 10 columns, packed by gathering from each row of B) and partial tiles on either
-    # edge, through the op and both task shapes of the serial kernel.
+    # edge, through the op (matmul_rows_serial, for these serial products of an a read
+    # in place) and both task shapes of the serial twin of matmul_tiles.
     a, b = operands(M, K, N, dtype, trans_b=trans_b)
     expected = np.empty((M, N), dtype)
     kernels.matmul_reference(a, np.ascontiguousarray(b.T) if trans_b else b, expected)

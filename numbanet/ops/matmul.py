@@ -184,8 +184,11 @@ def matmul(a, b, *, trans_a=False, trans_b=False, out=None):
         kernels.matmul_skinny_tn(a, b, trans_b, out, work)
         return out
     pack_a = trans_a or M * K >= PACK_A_ELEMENTS
-    a_rows = _workspace("a", dtype, kernels.packed_a_rows(M), K) if pack_a else a
     work = _workspace("b", dtype, kernels.workspace_rows(M, K, N), kernels.TILE)
+    if serial and not pack_a:
+        kernels.matmul_rows_serial(a, b, trans_b, out, work)
+        return out
+    a_rows = _workspace("a", dtype, kernels.packed_a_rows(M), K) if pack_a else a
     tiles = kernels.matmul_tiles_serial if serial else kernels.matmul_tiles
     column_tasks = _column_tasks(M, K, N, dtype.itemsize, pack_a, serial)
     tiles(a, trans_a, b, trans_b, out, pack_a, a_rows, work, column_tasks)
