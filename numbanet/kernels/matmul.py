@@ -4,7 +4,9 @@ Dimensions: M = rows of C (batch), K = inner (reduction) dimension, N = columns 
 Shapes: op(a) (M, K), op(b) (K, N), c (M, N), where op(a) is a, or a.T for a stored
 (K, M) with trans_a, and likewise for b. The tile kernels read op(a) as C-contiguous
 rows, a itself or a copy packed by ``_pack_rows`` (when a is transposed or large), and
-op(b) from contiguous (K, 16) panels packed by ``_pack_strip``. ``matmul_skinny_tn``
+op(b) from contiguous (K, 16) panels packed by ``_pack_strip``: ``matmul_tiles`` in
+parallel tasks, its serial twin ``matmul_tiles_serial`` in the same tasks in order, and
+``matmul_rows_serial`` the small products of an a read in place. ``matmul_skinny_tn``
 serves a transposed a times a B of at most 16 columns. Packed copies and scratch blocks
 live in arrays the caller passes (and reuses across calls), so no kernel allocates.
 
