@@ -220,10 +220,23 @@ def test_thread_invariant_across_task_kinds(dtype, trans_b):
     M, K, N = 20, 700, 201
     assert K * N * np.dtype(dtype).itemsize > matmul_op.SHARED_PANEL_BYTES
     a, b = operands(M, K, N, dtype, False, trans_b)
-    if numba.config.NUMBA_NUM_THREADS > 1:
-        assert run_with_threads(2, matmul_op._column_tasks, M, K, N, np.dtype(dtype).itemsize, False, False)
-    assert not run_with_threads(1, matmul_op._column_tasks, M, K, N, np.dtype(dtype).itemsize, False, False)
+    assert matmul_op._column_tasks(M, K, N, np.dtype(dtype).itemsize, False, 2)
+    assert not matmul_op._column_tasks(M, K, N, np.dtype(dtype).itemsize, False, 1)
     assert_thread_invariant(matmul, a, b, trans_b=trans_b)
+
+
+@pytest.mark.parametrize("trans_a, trans_b", [(False, False), (True, False), (False, True)])
+def test_large_products_launch_threads_only_when_there_are_several(trans_a, trans_b, monkeypatch):
+    # On one thread a large product runs the serial twin: launching the parallel kernel's
+    # two regions would cost 15-20 us for the same tiles in the same order.
+    kernels_called = []
+    monkeypatch.setattr(matmul_op.kernels, "matmul_tiles", lambda *args: kernels_called.append("parallel"))
+    for serial in ("matmul_tiles_serial", "matmul_rows_serial"):
+        monkeypatch.setattr(matmul_op.kernels, serial, lambda *args: kernels_called.append("serial"))
+    a, b = operands(37, 300, 201, np.float32, trans_a, trans_b)  # 2.2M multiply-adds
+    for threads in (1, 2):
+        run_with_threads(threads, matmul, a, b, trans_a=trans_a, trans_b=trans_b)
+    assert kernels_called == ["serial", "parallel" if numba.config.NUMBA_NUM_THREADS > 1 else "serial"]
 
 
 def test_steady_state_calls_allocate_nothing():

@@ -578,7 +578,7 @@ def skinny_workspace_rows(K):
 def matmul_skinny_tn(a, b, trans_b, c, work):
     # a: (K, M), op(a) = a.T; b: (K, N), or (N, K) with trans_b; c: (M, N) with N <= 16;
     # work: (>= skinny_workspace_rows, SKINNY_ROWS). Serial: it serves shapes below
-    # SERIAL_MACS.
+    # SERIAL_MACS, and every shape on one thread.
     M, N = c.shape
     K = a.shape[0]
     v = b.T if trans_b else b

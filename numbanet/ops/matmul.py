@@ -91,7 +91,7 @@ def _is_valid_out(out, shape, dtype, a, b):
             and ((owns and out is not b and b.flags.owndata) or not np.may_share_memory(out, b)))
 
 
-def _column_tasks(M, K, N, itemsize, packed_a, serial):
+def _column_tasks(M, K, N, itemsize, packed_a, threads):
     """Whether parallel tasks are columns of tiles (each packing its panel of B) rather
     than rows of tiles (each packing its strip of op(a) when op(a) is packed).
 
@@ -105,10 +105,7 @@ def _column_tasks(M, K, N, itemsize, packed_a, serial):
     0.85x the time of row tasks) when its panels of B would not stay in the L2 cache
     (SHARED_PANEL_BYTES), as long as there are two tasks per thread.
     """
-    if serial or K * N * itemsize <= SHARED_PANEL_BYTES:
-        return False
-    threads = numba.get_num_threads()  # 2.7 us a call: asked only when columns may win
-    if threads == 1:
+    if threads == 1 or K * N * itemsize <= SHARED_PANEL_BYTES:
         return False
     tasks = 2 * threads
     n_strips, n_panels = (M + kernels.TILE - 1) // kernels.TILE, (N + kernels.TILE - 1) // kernels.TILE
@@ -178,7 +175,11 @@ def matmul(a, b, *, trans_a=False, trans_b=False, out=None):
         out.fill(0)
         return out
 
-    serial = M * N * K < SERIAL_MACS
+    # The threads the product runs on: one below SERIAL_MACS, and on one the serial
+    # kernel, as a launch of the parallel kernel's two regions costs 15-20 us there
+    # (1 us to ask).
+    threads = 1 if M * N * K < SERIAL_MACS else numba.get_num_threads()
+    serial = threads == 1
     if serial and trans_a and N <= SKINNY_COLUMNS:
         work = _workspace("skinny", dtype, kernels.skinny_workspace_rows(K), kernels.SKINNY_ROWS)
         kernels.matmul_skinny_tn(a, b, trans_b, out, work)
@@ -190,6 +191,6 @@ def matmul(a, b, *, trans_a=False, trans_b=False, out=None):
         return out
     a_rows = _workspace("a", dtype, kernels.packed_a_rows(M), K) if pack_a else a
     tiles = kernels.matmul_tiles_serial if serial else kernels.matmul_tiles
-    column_tasks = _column_tasks(M, K, N, dtype.itemsize, pack_a, serial)
+    column_tasks = _column_tasks(M, K, N, dtype.itemsize, pack_a, threads)
     tiles(a, trans_a, b, trans_b, out, pack_a, a_rows, work, column_tasks)
     return out
