@@ -4,7 +4,8 @@ Dimensions: M = rows of C (batch), K = inner (reduction) dimension, N = columns 
 Shapes: op(a) (M, K), op(b) (K, N), c (M, N), where op(a) is a, or a.T for a stored
 (K, M) with trans_a, and likewise for b. The tile kernels read op(a) as C-contiguous
 rows, a itself or a copy packed by ``_pack_rows`` (when a is transposed or large), and
-op(b) from contiguous (K, 16) panels packed by ``_pack_strip``: ``matmul_tiles`` in
+op(b) from contiguous (K, 16) panels packed by ``_pack_strip`` (a transposed operand
+through square blocks of ``transpose_block``, kernels/transpose.py): ``matmul_tiles`` in
 parallel tasks, its serial twin ``matmul_tiles_serial`` in the same tasks in order, and
 ``matmul_rows_serial`` the small products of an a read in place. ``matmul_skinny_tn``
 serves a transposed a times a B of at most 16 columns. Packed copies and scratch blocks
@@ -22,6 +23,7 @@ from numpy import int64
 
 from numbanet._config import VECTOR_BYTES, kernel, serial_kernel
 from numbanet.kernels.fma import fma
+from numbanet.kernels.transpose import BLOCK_BYTES, transpose_block
 
 # Output tiles are 16 x 16 (16 float32 lanes fill one AVX-512 register), computed as
 # register blocks of whole 16-wide rows of C.
@@ -321,12 +323,19 @@ def _pack_strip(x, trans, r0, out):
                 _store16(out[k], _gather16(x[k], r0, R - 1))
         return
     last = x.shape[0] - 1
+    k_blocks = 0
+    if r0 + TILE <= x.shape[0]:
+        w = BLOCK_BYTES // x.itemsize
+        k_blocks = x.shape[1] - x.shape[1] % w
+        for k0 in range(0, k_blocks, w):
+            for u0 in range(0, TILE, w):
+                transpose_block(x, r0 + u0, k0, out, k0, u0)
     x0, x1, x2, x3 = x[min(r0, last)], x[min(r0 + 1, last)], x[min(r0 + 2, last)], x[min(r0 + 3, last)]
     x4, x5, x6, x7 = x[min(r0 + 4, last)], x[min(r0 + 5, last)], x[min(r0 + 6, last)], x[min(r0 + 7, last)]
     x8, x9, x10, x11 = x[min(r0 + 8, last)], x[min(r0 + 9, last)], x[min(r0 + 10, last)], x[min(r0 + 11, last)]
     x12, x13, x14, x15 = (x[min(r0 + 12, last)], x[min(r0 + 13, last)],
                           x[min(r0 + 14, last)], x[min(r0 + 15, last)])
-    for k in range(x.shape[1]):
+    for k in range(k_blocks, x.shape[1]):
         _store16(out[k], (x0[k], x1[k], x2[k], x3[k], x4[k], x5[k], x6[k], x7[k],
                           x8[k], x9[k], x10[k], x11[k], x12[k], x13[k], x14[k], x15[k]))
 
@@ -376,7 +385,14 @@ def _pack_rows(x, trans, r0, out):
         # the u loop outside, the strip's K lines were read 16 times, and at a
         # power-of-two row stride (R = 512: 2 KiB) they share two L1 sets and missed
         # every time (512 x 128 packed: 157 -> 27 us).
-        for k in range(K):
+        k_blocks = 0
+        if r0 + TILE <= R:
+            w = BLOCK_BYTES // x.itemsize
+            k_blocks = K - K % w
+            for k0 in range(0, k_blocks, w):
+                for u0 in range(0, TILE, w):
+                    transpose_block(x, k0, r0 + u0, out, u0, k0)
+        for k in range(k_blocks, K):
             row = x[k]
             for u in range(TILE):
                 out[u, k] = row[min(r0 + u, R - 1)]
