@@ -4,8 +4,8 @@
 src[si + r, sj + c]`` for r, c < ``BLOCK_BYTES`` / itemsize (8 float32, 4 float64): one
 32-byte vector load per row of src, a network of shuffles, one vector store per row of
 dst. Written as scalar loops, a transposing copy stays scalar (LLVM does not turn
-element moves between rows into shuffles), so the packing of a transposed operand cost
-1.3-2.3x the packing of one that is not.
+element moves between rows into shuffles): packing a transposed B for matmul took 2.3x
+(float32) and 1.7x (float64) the time of packing one that is not.
 
 The network is the textbook one for 32-byte registers: interleave pairs of rows inside
 each 16-byte lane, (float32) pair up their 8-byte halves, then join the lanes' halves
@@ -45,7 +45,7 @@ def _transposed(builder, rows):
 
 
 def _block_pointer(context, builder, array_type, array, i, j):
-    # A pointer to array[i, j] of a C-contiguous 2-D array, as a pointer to W-vectors.
+    # A pointer to array[i, j] of a C-contiguous 2-D array.
     array = context.make_array(array_type)(context, builder, array)
     shape = cgutils.unpack_tuple(builder, array.shape, 2)
     strides = cgutils.unpack_tuple(builder, array.strides, 2)
