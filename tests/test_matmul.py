@@ -17,9 +17,7 @@ from helpers import (
     EPS, assert_bitwise_equal, assert_thread_invariant, float64_instructions, fused_pair, run_with_threads,
 )
 from numbanet import _config, matmul
-from numbanet._config import serial_kernel
 from numbanet.kernels import matmul as kernels
-from numbanet.kernels.transpose import BLOCK_BYTES, transpose_block
 
 matmul_op = importlib.import_module("numbanet.ops.matmul")
 
@@ -391,25 +389,6 @@ def test_every_skinny_block_equals_naive_reference_bitwise(dtype, block, rows):
     assert_bitwise_equal(out[1], expected[3:, 4])
     block(a, 2, v, 1, out)
     assert_bitwise_equal(out, expected[2:rows + 2, 1:3].T)
-
-
-@serial_kernel
-def _transpose_block_at(src, si, sj, dst, di, dj):
-    transpose_block(src, si, sj, dst, di, dj)
-
-
-def test_transpose_block_moves_every_bit_and_nothing_else(dtype):
-    # Random bit patterns (NaNs with payloads, infinities, denormals among them), a
-    # block taken from inside one array and put inside another.
-    w = BLOCK_BYTES // np.dtype(dtype).itemsize
-    bits = np.uint32 if dtype == np.float32 else np.uint64
-    src = np.random.default_rng(3).integers(0, np.iinfo(bits).max, (w + 3, w + 5), dtype=bits, endpoint=True)
-    src = src.view(dtype)
-    dst = np.full((w + 4, w + 6), 7, dtype)
-    _transpose_block_at(src, 2, 3, dst, 1, 4)
-    expected = np.full_like(dst, 7)
-    expected[1:1 + w, 4:4 + w] = src[2:2 + w, 3:3 + w].T
-    assert_bitwise_equal(dst, expected)
 
 
 @pytest.mark.parametrize("K", [1, 3, 4, 7, 8, 9, 17, 33])
