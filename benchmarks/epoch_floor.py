@@ -6,8 +6,10 @@ Times, alternating in this one process, a 60k-sample epoch of numbanet, of numba
 its layers' ``matmul`` swapped for NumPy's (OpenBLAS; same shapes, transposes as views),
 and of PyTorch with its default Adam, and prints each one's median and its median ratio
 to PyTorch. The middle row is the epoch numbanet would have at OpenBLAS's matmul speed:
-what is left between it and the target is the rest of the step. Last, each product of a
-step, timed inside the two numbanet epochs (per step, summed over the timed rounds).
+what is left between it and the target is the rest of the step. Then each product of a
+step, timed inside the two numbanet epochs (per step, summed over the timed rounds), and
+last every other op of numbanet's epoch and what is left outside the ops (the trainer's
+and the layers' Python, and the timers themselves).
 """
 
 import argparse
@@ -24,14 +26,18 @@ def blas_matmul(a, b, *, trans_a=False, trans_b=False, out=None):
     return np.matmul(a.T if trans_a else a, b.T if trans_b else b, out=out)
 
 
-def timed(matmul, seconds):
-    """``matmul`` adding each call's time to ``seconds[(op(a) shape, op(b) shape, flags)]``."""
-    def call(a, b, *, trans_a=False, trans_b=False, out=None):
+def product(a, b, *, trans_a=False, trans_b=False, out=None):
+    """A matmul call's (op(a) shape, op(b) shape, flags)."""
+    return (a.shape[::-1] if trans_a else a.shape, b.shape[::-1] if trans_b else b.shape,
+            "ta" if trans_a else "tb" if trans_b else "nn")
+
+
+def timed(op, seconds, key):
+    """``op`` adding each call's time to ``seconds[key(*args, **kwargs)]``."""
+    def call(*args, **kwargs):
         started = time.perf_counter()
-        result = matmul(a, b, trans_a=trans_a, trans_b=trans_b, out=out)
-        key = (a.shape[::-1] if trans_a else a.shape, b.shape[::-1] if trans_b else b.shape,
-               "ta" if trans_a else "tb" if trans_b else "nn")
-        seconds[key] += time.perf_counter() - started
+        result = op(*args, **kwargs)
+        seconds[key(*args, **kwargs)] += time.perf_counter() - started
         return result
     return call
 
@@ -54,26 +60,34 @@ def main(argv=None):
         parser.error("PyTorch is not installed: there is no reference epoch")
     set_threads(args.threads)
     products = {"numbanet": collections.Counter(), "np.matmul": collections.Counter()}
+    other_ops = collections.Counter()
+    names = [name for name in dir(ops) if not name.startswith("_") and callable(getattr(ops, name))]
 
-    def with_matmul(matmul, epoch):
+    def with_ops(replacements, epoch):
+        """``epoch`` run with ``replacements`` (op name -> function) in place of the ops."""
         def call():
-            numbanet_matmul, ops.matmul = ops.matmul, matmul
+            originals = {name: getattr(ops, name) for name in replacements}
+            for name, op in replacements.items():
+                setattr(ops, name, op)
             try:
                 epoch()
             finally:
-                ops.matmul = numbanet_matmul
+                for name, op in originals.items():
+                    setattr(ops, name, op)
         return call
 
+    timed_ops = {name: timed(getattr(ops, name), other_ops, lambda *args, name=name, **kwargs: name)
+                 for name in names}
+    timed_ops["matmul"] = timed(ops.matmul, products["numbanet"], product)
     calls = {
-        "numbanet": with_matmul(timed(ops.matmul, products["numbanet"]),
-                                bench_train.epoch_call("numbanet", args.model)),
-        "numbanet, np.matmul": with_matmul(timed(blas_matmul, products["np.matmul"]),
-                                           bench_train.epoch_call("numbanet", args.model)),
+        "numbanet": with_ops(timed_ops, bench_train.epoch_call("numbanet", args.model)),
+        "numbanet, np.matmul": with_ops({"matmul": timed(blas_matmul, products["np.matmul"], product)},
+                                        bench_train.epoch_call("numbanet", args.model)),
         "torch": bench_train.epoch_call("torch", args.model),
     }
     for call in calls.values():
         call()
-    for counter in products.values():
+    for counter in (*products.values(), other_ops):
         counter.clear()
     seconds = {name: [] for name in calls}
     for r in range(args.rounds):
@@ -94,6 +108,13 @@ def main(argv=None):
         print(f"{shapes}  {total / steps * 1e6:8.1f}  {blas / steps * 1e6:10.1f}   {total / blas:.2f}")
     total, blas = (sum(products[name].values()) / steps * 1e6 for name in ("numbanet", "np.matmul"))
     print(f"{'all':28s}  {total:8.1f}  {blas:10.1f}   {total / blas:.2f}")
+    step = sum(seconds["numbanet"]) / steps * 1e6
+    print(f"\nnumbanet's epoch step, {step:.1f} us:   us a step   share")
+    rows = [("matmul (the products above)", total)]
+    rows += [(name, spent / steps * 1e6) for name, spent in other_ops.most_common()]
+    rows.append(("outside the ops", step - sum(us for _, us in rows)))
+    for name, us in rows:
+        print(f"{name:30s} {us:10.1f}   {us / step:6.1%}")
 
 
 if __name__ == "__main__":
