@@ -32,6 +32,11 @@ def product(a, b, *, trans_a=False, trans_b=False, out=None):
             "ta" if trans_a else "tb" if trans_b else "nn")
 
 
+def named(name):
+    """A key for ``timed`` that files every call under ``name``."""
+    return lambda *args, **kwargs: name
+
+
 def timed(op, seconds, key):
     """``op`` adding each call's time to ``seconds[key(*args, **kwargs)]``."""
     def call(*args, **kwargs):
@@ -76,12 +81,17 @@ def main(argv=None):
                     setattr(ops, name, op)
         return call
 
-    timed_ops = {name: timed(getattr(ops, name), other_ops, lambda *args, name=name, **kwargs: name)
-                 for name in names}
-    timed_ops["matmul"] = timed(ops.matmul, products["numbanet"], product)
+    def timed_ops(matmul, matmul_seconds, seconds):
+        """Every op timed: ``matmul`` per product into ``matmul_seconds``, the others by name
+        into ``seconds`` (both numbanet epochs carry the same timers)."""
+        replacements = {name: timed(getattr(ops, name), seconds, named(name)) for name in names}
+        replacements["matmul"] = timed(matmul, matmul_seconds, product)
+        return replacements
+
     calls = {
-        "numbanet": with_ops(timed_ops, bench_train.epoch_call("numbanet", args.model)),
-        "numbanet, np.matmul": with_ops({"matmul": timed(blas_matmul, products["np.matmul"], product)},
+        "numbanet": with_ops(timed_ops(ops.matmul, products["numbanet"], other_ops),
+                             bench_train.epoch_call("numbanet", args.model)),
+        "numbanet, np.matmul": with_ops(timed_ops(blas_matmul, products["np.matmul"], collections.Counter()),
                                         bench_train.epoch_call("numbanet", args.model)),
         "torch": bench_train.epoch_call("torch", args.model),
     }
