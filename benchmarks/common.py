@@ -222,22 +222,28 @@ def interleaved_times(calls, *, rounds=7, sample_time=0.02):
     Each runs once first (compilation, caches), then ``rounds`` rounds each time one
     sample of every call, the order reversing between rounds, so that the machine's
     drift (other processes, clock changes) hits all alike. A sample repeats the call
-    enough times to last about ``sample_time`` seconds; with ``sample_time=0`` a sample
-    is one call and there is no warm-up call (for calls as long as an epoch, warmed by
-    the caller).
+    enough times to last about ``sample_time`` seconds, after the settle pause and as
+    many untimed calls again: the calls just after a pause read cold caches and wake
+    idle cores (2-thread 128x784x256 matmul: the first call 2.9x the steady time, the
+    third to fifth 1.45x), which timed in the sample made both libraries look slower by
+    whatever their wake-up costs. With ``sample_time=0`` a sample is one call and there
+    are no untimed calls (for calls as long as an epoch, warmed by the caller).
     """
     if sample_time > 0:
         for fn in calls:
             fn()
         numbers = [_calls_per_sample(fn, sample_time) for fn in calls]
+        untimed = numbers
     else:
-        numbers = [1] * len(calls)
+        numbers, untimed = [1] * len(calls), [0] * len(calls)
     settle = settle_time()
     times = [[] for _ in calls]
     order = list(range(len(calls)))
     for i in range(rounds):
         for j in order if i % 2 == 0 else order[::-1]:
             time.sleep(settle)
+            for _ in range(untimed[j]):
+                calls[j]()
             times[j].append(_time_calls(calls[j], numbers[j]))
     return [statistics.median(t) for t in times]
 
