@@ -229,21 +229,21 @@ def interleaved_times(calls, *, rounds=7, sample_time=0.02):
     whatever their wake-up costs. With ``sample_time=0`` a sample is one call and there
     are no untimed calls (for calls as long as an epoch, warmed by the caller).
     """
-    if sample_time > 0:
+    warm_up = sample_time > 0
+    if warm_up:
         for fn in calls:
             fn()
         numbers = [_calls_per_sample(fn, sample_time) for fn in calls]
-        untimed = numbers
     else:
-        numbers, untimed = [1] * len(calls), [0] * len(calls)
+        numbers = [1] * len(calls)
     settle = settle_time()
     times = [[] for _ in calls]
     order = list(range(len(calls)))
     for i in range(rounds):
         for j in order if i % 2 == 0 else order[::-1]:
             time.sleep(settle)
-            for _ in range(untimed[j]):
-                calls[j]()
+            if warm_up:
+                _time_calls(calls[j], numbers[j])  # the untimed calls: their time is dropped
             times[j].append(_time_calls(calls[j], numbers[j]))
     return [statistics.median(t) for t in times]
 
