@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from helpers import assert_bitwise_equal, float64_instructions
 from numbanet import gather_pixels
 from numbanet.kernels import pixels as kernels
+from numbanet.ops import pixels as pixel_ops
 
 
 def divided(images, dtype):
@@ -38,6 +39,16 @@ def test_gathers_the_indexed_images_in_order(dtype, image_shape):
     reference = np.empty((37, int(np.prod(image_shape))), dtype)
     kernels.gather_pixels_reference(x.reshape(50, -1), index, reference)
     assert_bitwise_equal(out.reshape(37, -1), reference)
+
+
+def test_a_batch_past_the_parallel_threshold_matches_numpy(dtype):
+    # 90 images of 784 values: three tasks of 32 images, the last one short.
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 256, (200, 784), dtype=np.uint8)
+    index = rng.integers(0, 200, 90)
+    assert index.shape[0] * 784 >= pixel_ops.PARALLEL_MIN_SIZE
+    assert index.shape[0] % kernels.ROWS_PER_TASK
+    assert_bitwise_equal(gather_pixels(x, index, dtype=dtype), divided(x[index], dtype))
 
 
 @settings(max_examples=40, deadline=None)

@@ -7,6 +7,10 @@ from numbanet.ops._validate import FLOAT_DTYPES, as_labels, check_out
 
 __all__ = ["gather_pixels"]
 
+# From this many output values the images are gathered in parallel: 128 MNIST images
+# (100,352 values) took 0.75x the time on two threads.
+PARALLEL_MIN_SIZE = 1 << 16
+
 
 def gather_pixels(x, index, *, out=None, dtype=np.float32):
     """``out[i] = x[index[i]] / 255``: the images ``index`` of ``x`` as floats in [0, 1].
@@ -56,5 +60,6 @@ def gather_pixels(x, index, *, out=None, dtype=np.float32):
         raise TypeError(f"the output must be float32 or float64. Received: {out_dtype}")
     y = check_out(out, (index.shape[0],) + x.shape[1:], out_dtype, x)
     if y.size:
-        kernels.gather_pixels(x.reshape(x.shape[0], -1), index, y.reshape(index.shape[0], -1))
+        gather = kernels.gather_pixels_parallel if y.size >= PARALLEL_MIN_SIZE else kernels.gather_pixels
+        gather(x.reshape(x.shape[0], -1), index, y.reshape(index.shape[0], -1))
     return y
