@@ -277,6 +277,23 @@ def test_warm_up_changes_nothing_a_run_depends_on():
         assert_bitwise_equal(a, b)
 
 
+def test_warm_up_loads_the_gather_kernels_of_a_full_and_of_a_short_batch(monkeypatch):
+    # A full batch of 128 images takes the parallel gather, a short last one the serial:
+    # warm_up must load both, or a cold cache compiles one silently in mid-epoch.
+    from numbanet.ops import pixels as pixel_ops
+
+    sizes, gather = [], ops.gather_pixels
+
+    def recorded(x, index, **kwargs):
+        batch = gather(x, index, **kwargs)
+        sizes.append(batch.size)
+        return batch
+
+    monkeypatch.setattr(ops, "gather_pixels", recorded)
+    Trainer(Sequential([Dense(784, 10)], dtype="float32"), Adam(), batch_size=128).warm_up()
+    assert min(sizes) < pixel_ops.PARALLEL_MIN_SIZE <= max(sizes)
+
+
 def test_guard_reports_a_non_finite_input_batch():
     from numbanet.nn import SoftmaxCrossEntropy
     from numbanet.train.guard import diagnose

@@ -6,7 +6,7 @@ The quotient is the correctly rounded p / 255 without a division: q = p * (1/255
 an ulp off, the residual p - 255 q is exact as an fma, and one correction q + residual *
 (1/255) rounds right. It equals the division for all 256 values of p, in float32 and in
 float64 (tested exhaustively), at a multiply and two fmas instead of a divide (the
-conversion 0.84x the time).
+conversion of 128 x 784 cached pixels took 0.84x the time of the division's).
 """
 
 from numba import prange

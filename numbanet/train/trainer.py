@@ -145,7 +145,10 @@ class Trainer:
         """
         shape = (self.batch_size,) + (self.model.input_shape or ())
         labels = np.zeros(self.batch_size, dtype=np.intp)
-        batch = ops.gather_pixels(np.zeros(shape, dtype=np.uint8), labels, dtype=self.model.dtype)
+        images = np.zeros(shape, dtype=np.uint8)
+        batch = ops.gather_pixels(images, labels, dtype=self.model.dtype)
+        # A short last batch may be gathered by the serial kernel: load it too.
+        ops.gather_pixels(images, labels[:1], dtype=self.model.dtype)
         self.model.reseed(0)
         logits = self.model.forward(batch, training=True)
         ops.accuracy(logits, labels)
