@@ -203,8 +203,11 @@ def build_trainer(config, image_shape):
     return Trainer(build_model(config, image_shape), optimizer, batch_size=config.batch_size, seed=config.seed)
 
 
-def warm_up(trainer, *, announce_after=1.5):
+def warm_up(trainer, sample_counts=(), *, announce_after=1.5):
     """Compile (or load from cache) every kernel before the first step, saying so if it takes a while.
+
+    ``sample_counts``: the sizes of the datasets the run will see, whose short last batches
+    may take other kernels (``Trainer.warm_up``).
 
     A cold Numba cache means about a minute of compilation; a warm one loads in a second
     or two, so the line only appears when the wait is noticeable.
@@ -216,7 +219,7 @@ def warm_up(trainer, *, announce_after=1.5):
     timer = threading.Timer(announce_after, lambda: print(message, flush=True))
     timer.start()
     try:
-        trainer.warm_up()
+        trainer.warm_up(sample_counts)
     finally:
         timer.cancel()
 
@@ -238,7 +241,7 @@ def train(config):
     with open(os.path.join(config.out, "config.json"), "w") as f:
         json.dump(asdict(config), f, indent=2)
     print(f"{len(x_train):,} training and {len(x_test):,} test samples; {trainer!r}")
-    warm_up(trainer)
+    warm_up(trainer, (len(x_train), len(x_test)))
     history = trainer.fit(x_train, y_train, epochs=config.epochs, validation_data=(x_test, y_test),
                           checkpoint=checkpoint, callbacks=[ProgressBar(config.epochs)])
     trainer.model.save(os.path.join(config.out, "model.npz"))

@@ -116,7 +116,7 @@ class SlowWarmUp(Trainer):
 
     seconds = 0.0
 
-    def warm_up(self):
+    def warm_up(self, sample_counts=()):
         time.sleep(self.seconds)
 
 

@@ -268,7 +268,7 @@ def test_training_steps_with_the_real_ops_allocate_nothing():
 def test_warm_up_changes_nothing_a_run_depends_on():
     x, y = _data(n=40)
     warmed = Trainer(_mlp(dropout=0.2), Adam(), batch_size=8, seed=0)
-    warmed.warm_up()
+    warmed.warm_up((37,))
     assert warmed.optimizer.iterations == 0
     cold = Trainer(_mlp(dropout=0.2), Adam(), batch_size=8, seed=0)
     warmed.fit(x, y, epochs=2)
@@ -277,21 +277,23 @@ def test_warm_up_changes_nothing_a_run_depends_on():
         assert_bitwise_equal(a, b)
 
 
-def test_warm_up_loads_the_gather_kernels_of_a_full_and_of_a_short_batch(monkeypatch):
-    # A full batch of 128 images takes the parallel gather, a short last one the serial:
-    # warm_up must load both, or a cold cache compiles one silently in mid-epoch.
-    from numbanet.ops import pixels as pixel_ops
-
-    sizes, gather = [], ops.gather_pixels
+def test_warm_up_runs_the_short_last_batches_of_the_datasets_it_is_given(monkeypatch):
+    # A full batch of 128 images is gathered by the parallel kernel, a short last one by
+    # the serial; unless warm_up runs the short batches too, a cold cache compiles their
+    # kernels silently in mid-epoch.
+    gathered, gather = [], ops.gather_pixels
 
     def recorded(x, index, **kwargs):
-        batch = gather(x, index, **kwargs)
-        sizes.append(batch.size)
-        return batch
+        gathered.append(len(index))
+        return gather(x, index, **kwargs)
 
     monkeypatch.setattr(ops, "gather_pixels", recorded)
-    Trainer(Sequential([Dense(784, 10)], dtype="float32"), Adam(), batch_size=128).warm_up()
-    assert min(sizes) < pixel_ops.PARALLEL_MIN_SIZE <= max(sizes)
+    trainer = Trainer(Sequential([Dense(784, 10)], dtype="float32"), Adam(), batch_size=128)
+    trainer.warm_up()
+    assert gathered == [128]
+    gathered.clear()
+    trainer.warm_up((4000, 10000, 256))
+    assert gathered == [128, 32, 16]
 
 
 def test_guard_reports_a_non_finite_input_batch():

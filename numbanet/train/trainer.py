@@ -136,30 +136,37 @@ class Trainer:
         """Class probabilities (N, n_classes) for ``x``."""
         return self.model.predict(x, batch_size=self.batch_size)
 
-    def warm_up(self):
+    def warm_up(self, sample_counts=()):
         """Run every op of a training step and an evaluation once, changing nothing.
 
         Numba compiles each kernel on first use (or loads it from its cache); calling
-        this before timing or before the first step moves that wait here. Weights,
-        optimizer state and the generator are left as they were.
+        this before timing or before the first step moves that wait here. Ops choose
+        serial or parallel kernels by size, so a dataset's short last batch may need
+        others: give the sizes of the datasets the run will see (``sample_counts``, e.g.
+        training and test) and their short batches run too. Weights, optimizer state and
+        the generator are left as they were.
         """
-        shape = (self.batch_size,) + (self.model.input_shape or ())
-        labels = np.zeros(self.batch_size, dtype=np.intp)
-        images = np.zeros(shape, dtype=np.uint8)
-        batch = ops.gather_pixels(images, labels, dtype=self.model.dtype)
-        # A short last batch may be gathered by the serial kernel: load it too.
-        ops.gather_pixels(images, labels[:1], dtype=self.model.dtype)
-        self.model.reseed(0)
-        logits = self.model.forward(batch, training=True)
-        ops.accuracy(logits, labels)
-        _, dlogits = self.loss(logits, labels)
-        self.model.backward(dlogits)
+        short = {n % self.batch_size for n in sample_counts} - {0}
+        for n in [self.batch_size, *sorted(short, reverse=True)]:
+            self._run_batch_ops(n)
         self.optimizer.clip([self.model.grad_buffer])
         probe = copy.copy(self.optimizer)
         probe.bind(self.model.params)
         scratch = self.model.param_buffer.copy()
         probe.apply_buffers(scratch, self.model.grad_buffer)
         ops.all_finite(scratch)
+
+    def _run_batch_ops(self, n):
+        """The ops of a step and an evaluation whose kernels depend on the batch size, on
+        ``n`` blank images; they fill the gradients, nothing else a run depends on."""
+        labels = np.zeros(n, dtype=np.intp)
+        batch = ops.gather_pixels(np.zeros((n,) + (self.model.input_shape or ()), dtype=np.uint8), labels,
+                                  dtype=self.model.dtype)
+        self.model.reseed(0)
+        logits = self.model.forward(batch, training=True)
+        ops.accuracy(logits, labels)
+        _, dlogits = self.loss(logits, labels)
+        self.model.backward(dlogits)
         ops.softmax(self.model.forward(batch, training=False))
         ops.cross_entropy(logits, labels)
 
