@@ -18,6 +18,7 @@ from helpers import (
 )
 from numbanet import _config, matmul
 from numbanet.kernels import matmul as kernels
+from numbanet.kernels.views import rows_of_8
 
 matmul_op = importlib.import_module("numbanet.ops.matmul")
 
@@ -305,14 +306,34 @@ def test_float32_kernels_never_widen_to_float64():
     assert float64_instructions(kernels.matmul_skinny_tn, a, b, False, c, work) == []
 
 
+def test_rows_of_8_views_the_same_memory_as_rows_of_8_values():
+    x = np.arange(48, dtype=np.float64).reshape(3, 16)
+    view = numba.njit(lambda x: rows_of_8(x))(x)
+    assert_bitwise_equal(view, x.reshape(6, 8))
+    view[5, 7] = -1.0
+    assert x[2, 15] == -1.0
+
+
+def split_halves(panel):
+    """A (K, 16) panel as two (K, 8) halves one after the other, in the same shape."""
+    return np.concatenate([panel[:, :8], panel[:, 8:]]).reshape(panel.shape)
+
+
+def as_tiles_read(panel):
+    """A (K, 16) panel of op(b) laid out as the host's tiles read it (SPLIT_F64_PANELS)."""
+    return split_halves(panel) if kernels.SPLIT_F64_PANELS and panel.dtype == np.float64 else panel
+
+
 @pytest.mark.parametrize("block, rows", [(kernels._tile8, 8), (kernels._tile4, 4),
                                          (kernels._tile_f64_halves, 16), (kernels._tile_f64_rows, 16)])
 def test_every_register_block_equals_naive_reference_bitwise(dtype, block, rows):
     # The host runs only its own blocks (ROWS_F32, _tile_f64); this covers all of them.
     # a has one row fewer than the block reads, so its last row is repeated.
+    # _tile_f64_halves reads a panel split into its two (K, 8) halves (SPLIT_F64_PANELS).
     a, v = operands(rows, 37, 16, dtype)
+    panel = split_halves(v) if block is kernels._tile_f64_halves else v
     out = np.full((rows + 1, 20), np.nan, dtype)
-    block(a, 1, v, out, 1, 2)
+    block(a, 1, panel, out, 1, 2)
     expected = np.empty((rows - 1, 16), dtype)
     kernels.matmul_reference(a[1:], v, expected)
     assert_bitwise_equal(out[1:rows, 2:18], expected)
@@ -402,7 +423,7 @@ def test_transposing_packs_equal_elementwise_copies(dtype, K, R):
         source = np.minimum(np.arange(r0, r0 + kernels.TILE), R - 1)
         panel = np.full((K, kernels.TILE), np.nan, dtype)
         kernels._pack_strip(rows, False, r0, panel)
-        assert_bitwise_equal(panel, rows[source].T)
+        assert_bitwise_equal(panel, as_tiles_read(rows[source].T))
         strip = np.full((kernels.TILE, K), np.nan, dtype)
         kernels._pack_rows(columns, True, r0, strip)
         assert_bitwise_equal(strip, rows[source])

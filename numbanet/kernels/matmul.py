@@ -5,7 +5,8 @@ Shapes: op(a) (M, K), op(b) (K, N), c (M, N), where op(a) is a, or a.T for a sto
 (K, M) with trans_a, and likewise for b. The tile kernels read op(a) as C-contiguous
 rows, a itself or a copy packed by ``_pack_rows`` (when a is transposed or large), and
 op(b) from contiguous (K, 16) panels packed by ``_pack_strip`` (a transposed operand
-through square blocks of ``transpose_block``, kernels/transpose.py): ``matmul_tiles`` in
+through square blocks of ``transpose_block``, kernels/transpose.py; float64 on AVX2
+stores each panel as its two (K, 8) halves, SPLIT_F64_PANELS): ``matmul_tiles`` in
 parallel tasks, its serial twin ``matmul_tiles_serial`` in the same tasks in order, and
 ``matmul_rows_serial`` the small products of an a read in place. ``matmul_skinny_tn``
 serves a transposed a times a B of at most 16 columns. Packed copies and scratch blocks
@@ -18,12 +19,14 @@ nothing else, so the fast kernels equal ``matmul_reference`` bit for bit and the
 result is the same for any thread count and any partition of C.
 """
 
-from numba import prange
+from numba import prange, types
+from numba.extending import intrinsic
 from numpy import int64
 
 from numbanet._config import VECTOR_BYTES, kernel, serial_kernel
 from numbanet.kernels.fma import fma
 from numbanet.kernels.transpose import BLOCK_BYTES, transpose_block
+from numbanet.kernels.views import rows_of_8
 
 # Output tiles are 16 x 16 (16 float32 lanes fill one AVX-512 register), computed as
 # register blocks of whole 16-wide rows of C.
@@ -42,6 +45,26 @@ PACK_ROWS = 8
 
 # Panels of B per packing task when row tasks share them.
 PACK_GROUP = 4
+
+# float64 on AVX2 reads a panel in 8-wide halves (_tile_f64_halves), so its panels are
+# packed as two (K, 8) halves one after the other (_panel_rows): each half is then a
+# contiguous stream, where in a (K, 16) panel it is every other cache line. The tiles
+# alone, at 1 thread, over panels stored either way: 1.03-1.17x the speed from
+# 784x128x256 to 512^3 (3 runs).
+SPLIT_F64_PANELS = VECTOR_BYTES != 64
+
+
+@intrinsic
+def _is_split(typingctx, panel):
+    # Whether the packed panel is stored in halves: a constant of its type, so that the
+    # packing loops carry no branch on it (tested at run time, as panel.itemsize, the
+    # branch made packing up to 1.9x slower).
+    split = SPLIT_F64_PANELS and panel.dtype == types.float64
+
+    def codegen(context, builder, signature, args):
+        return context.get_constant(types.boolean, split)
+
+    return types.boolean(panel), codegen
 
 
 @serial_kernel
@@ -136,10 +159,9 @@ def _tile4(a, r0, v, out, oi, oj):
 
 
 @serial_kernel
-def _load8(v, k, j0):
-    # The 8-tuple v[k, j0:j0 + 8] (literal offsets: no slice arithmetic).
-    return (v[k, j0], v[k, j0 + 1], v[k, j0 + 2], v[k, j0 + 3],
-            v[k, j0 + 4], v[k, j0 + 5], v[k, j0 + 6], v[k, j0 + 7])
+def _load8(r):
+    # r: (8,) -> tuple of its 8 values.
+    return (r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7])
 
 
 @serial_kernel
@@ -156,63 +178,66 @@ def _store8(r, c):
 
 
 @serial_kernel
-def _half6(a, r0, v, j0, out, oi, oj):
-    # out[oi:oi+6, oj+j0:oj+j0+8] = a[r0:r0+6] @ v[:, j0:j0+8]: _tile8's scheme over half
-    # a panel, 6 rows of 8 float64 (12 ymm accumulators).
+def _half6(a, r0, v, out, oi, oj):
+    # out[oi:oi+6, oj:oj+8] = a[r0:r0+6] @ v for v (K, 8), half a split panel (see
+    # SPLIT_F64_PANELS): _tile8's scheme, 6 rows of 8 float64 (12 ymm accumulators).
     last = a.shape[0] - 1
     a0, a1, a2 = a[min(r0, last)], a[min(r0 + 1, last)], a[min(r0 + 2, last)]
     a3, a4, a5 = a[min(r0 + 3, last)], a[min(r0 + 4, last)], a[min(r0 + 5, last)]
     z = out.dtype.type(0)
     acc0 = acc1 = acc2 = acc3 = acc4 = acc5 = (z, z, z, z, z, z, z, z)
     for k in range(a.shape[1]):
-        b = _load8(v, k, j0)
+        b = _load8(v[k])
         acc0 = _add_scaled8(acc0, a0[k], b)
         acc1 = _add_scaled8(acc1, a1[k], b)
         acc2 = _add_scaled8(acc2, a2[k], b)
         acc3 = _add_scaled8(acc3, a3[k], b)
         acc4 = _add_scaled8(acc4, a4[k], b)
         acc5 = _add_scaled8(acc5, a5[k], b)
-    _store8(out[oi, oj + j0:oj + j0 + 8], acc0)
-    _store8(out[oi + 1, oj + j0:oj + j0 + 8], acc1)
-    _store8(out[oi + 2, oj + j0:oj + j0 + 8], acc2)
-    _store8(out[oi + 3, oj + j0:oj + j0 + 8], acc3)
-    _store8(out[oi + 4, oj + j0:oj + j0 + 8], acc4)
-    _store8(out[oi + 5, oj + j0:oj + j0 + 8], acc5)
+    _store8(out[oi, oj:oj + 8], acc0)
+    _store8(out[oi + 1, oj:oj + 8], acc1)
+    _store8(out[oi + 2, oj:oj + 8], acc2)
+    _store8(out[oi + 3, oj:oj + 8], acc3)
+    _store8(out[oi + 4, oj:oj + 8], acc4)
+    _store8(out[oi + 5, oj:oj + 8], acc5)
 
 
 @serial_kernel
-def _half4(a, r0, v, j0, out, oi, oj):
+def _half4(a, r0, v, out, oi, oj):
     # _half6 with 4 rows.
     last = a.shape[0] - 1
     a0, a1, a2, a3 = a[min(r0, last)], a[min(r0 + 1, last)], a[min(r0 + 2, last)], a[min(r0 + 3, last)]
     z = out.dtype.type(0)
     acc0 = acc1 = acc2 = acc3 = (z, z, z, z, z, z, z, z)
     for k in range(a.shape[1]):
-        b = _load8(v, k, j0)
+        b = _load8(v[k])
         acc0 = _add_scaled8(acc0, a0[k], b)
         acc1 = _add_scaled8(acc1, a1[k], b)
         acc2 = _add_scaled8(acc2, a2[k], b)
         acc3 = _add_scaled8(acc3, a3[k], b)
-    _store8(out[oi, oj + j0:oj + j0 + 8], acc0)
-    _store8(out[oi + 1, oj + j0:oj + j0 + 8], acc1)
-    _store8(out[oi + 2, oj + j0:oj + j0 + 8], acc2)
-    _store8(out[oi + 3, oj + j0:oj + j0 + 8], acc3)
+    _store8(out[oi, oj:oj + 8], acc0)
+    _store8(out[oi + 1, oj:oj + 8], acc1)
+    _store8(out[oi + 2, oj:oj + 8], acc2)
+    _store8(out[oi + 3, oj:oj + 8], acc3)
 
 
 @serial_kernel
 def _tile_f64_halves(rows, r0, v, out, oi, oj):
     # out[oi:oi+16, oj:oj+16] = rows[r0:r0+16] @ v in float64 on AVX2, each 8-wide half of
-    # the panel as blocks of 6, 6 and 4 rows. Why: a k step of 2 whole 16-wide rows (8 ymm
-    # accumulators) reads 128 bytes of v for 8 multiply-adds, and a 784-deep panel (98
-    # KiB) streams from the L2 cache at about that rate; 6 rows of 8 read 64 bytes for 12
-    # (3 rows of 16 spilled: 0.55x the speed). A 96 x 784 block times one panel:
+    # the split panel v as blocks of 6, 6 and 4 rows. Why: a k step of 2 whole 16-wide rows
+    # (8 ymm accumulators) reads 128 bytes of v for 8 multiply-adds, and a 784-deep panel
+    # (98 KiB) streams from the L2 cache at about that rate; 6 rows of 8 read 64 bytes for
+    # 12 (3 rows of 16 spilled: 0.55x the speed). A 96 x 784 block times one panel:
     # 35 against 30 GFLOP/s (8 of 8 rounds).
-    _half6(rows, r0, v, 0, out, oi, oj)
-    _half6(rows, r0 + 6, v, 0, out, oi + 6, oj)
-    _half4(rows, r0 + 12, v, 0, out, oi + 12, oj)
-    _half6(rows, r0, v, 8, out, oi, oj)
-    _half6(rows, r0 + 6, v, 8, out, oi + 6, oj)
-    _half4(rows, r0 + 12, v, 8, out, oi + 12, oj)
+    K = v.shape[0]
+    halves = rows_of_8(v)
+    low, high = halves[:K], halves[K:]
+    _half6(rows, r0, low, out, oi, oj)
+    _half6(rows, r0 + 6, low, out, oi + 6, oj)
+    _half4(rows, r0 + 12, low, out, oi + 12, oj)
+    _half6(rows, r0, high, out, oi, oj + 8)
+    _half6(rows, r0 + 6, high, out, oi + 6, oj + 8)
+    _half4(rows, r0 + 12, high, out, oi + 12, oj + 8)
 
 
 @serial_kernel
@@ -310,17 +335,51 @@ def _gather16(r, r0, last):
 
 
 @serial_kernel
+def _panel_rows(work, start, K, k0, k1):
+    # Rows k0 <= k < k1 of the packed (K, 16) panel of op(b) at work[start:start + K], as
+    # the one view _store_panel_row writes (each view costs atomic reference counts, paid
+    # per block of rows): those rows, or for a panel stored in halves (SPLIT_F64_PANELS)
+    # rows k0 to K + k1 of the (2K, 8) array of its halves.
+    if _is_split(work):
+        return rows_of_8(work)[2 * start + k0:2 * start + K + k1]
+    return work[start + k0:start + k1]
+
+
+@serial_kernel
+def _store_panel_row(rows, K, k, row):
+    # Row k of the panel rows from _panel_rows <- the 16-tuple row; K is the panel's depth.
+    # Callers count k from 0 in a block of rows: an index with an offset added inside the
+    # loop keeps its sign test (784x256 packed that way: 1.35x the time).
+    if _is_split(rows):
+        _store8(rows[k], row[:8])
+        _store8(rows[K + k], row[8:])
+    else:
+        _store16(rows[k], row)
+
+
+@serial_kernel
+def _transpose_into_panel(x, si, sj, panel, k0, u0):
+    # transpose_block(x, si, sj, panel, k0, u0) in the layout of _panel_rows (u0 a
+    # multiple of the block width, so a block lies in one half).
+    if _is_split(panel):
+        transpose_block(x, si, sj, rows_of_8(panel), u0 // 8 * panel.shape[0] + k0, u0 % 8)
+    else:
+        transpose_block(x, si, sj, panel, k0, u0)
+
+
+@serial_kernel
 def _pack_strip(x, trans, r0, out):
     # out[k, u] = X[min(r0 + u, R - 1), k] for X = x (R, K), or x.T for x (K, R) with
     # trans; out: (K, 16). Rows past R repeat row R - 1 (the tile discards them).
     if trans:
-        R = x.shape[1]
+        R, K = x.shape[1], x.shape[0]
+        rows = _panel_rows(out, 0, K, 0, K)
         if r0 + TILE <= R:
             for k in range(x.shape[0]):
-                _store16(out[k], _load16(x[k, r0:r0 + TILE]))
+                _store_panel_row(rows, K, k, _load16(x[k, r0:r0 + TILE]))
         else:
             for k in range(x.shape[0]):
-                _store16(out[k], _gather16(x[k], r0, R - 1))
+                _store_panel_row(rows, K, k, _gather16(x[k], r0, R - 1))
         return
     last = x.shape[0] - 1
     k_blocks = 0
@@ -329,15 +388,17 @@ def _pack_strip(x, trans, r0, out):
         k_blocks = x.shape[1] - x.shape[1] % w
         for k0 in range(0, k_blocks, w):
             for u0 in range(0, TILE, w):
-                transpose_block(x, r0 + u0, k0, out, k0, u0)
+                _transpose_into_panel(x, r0 + u0, k0, out, k0, u0)
     x0, x1, x2, x3 = x[min(r0, last)], x[min(r0 + 1, last)], x[min(r0 + 2, last)], x[min(r0 + 3, last)]
     x4, x5, x6, x7 = x[min(r0 + 4, last)], x[min(r0 + 5, last)], x[min(r0 + 6, last)], x[min(r0 + 7, last)]
     x8, x9, x10, x11 = x[min(r0 + 8, last)], x[min(r0 + 9, last)], x[min(r0 + 10, last)], x[min(r0 + 11, last)]
     x12, x13, x14, x15 = (x[min(r0 + 12, last)], x[min(r0 + 13, last)],
                           x[min(r0 + 14, last)], x[min(r0 + 15, last)])
-    for k in range(k_blocks, x.shape[1]):
-        _store16(out[k], (x0[k], x1[k], x2[k], x3[k], x4[k], x5[k], x6[k], x7[k],
-                          x8[k], x9[k], x10[k], x11[k], x12[k], x13[k], x14[k], x15[k]))
+    K = x.shape[1]
+    rows = _panel_rows(out, 0, K, 0, K)
+    for k in range(k_blocks, K):
+        _store_panel_row(rows, K, k, (x0[k], x1[k], x2[k], x3[k], x4[k], x5[k], x6[k], x7[k],
+                                  x8[k], x9[k], x10[k], x11[k], x12[k], x13[k], x14[k], x15[k]))
 
 
 @serial_kernel
@@ -364,6 +425,25 @@ def _pack_panels_by_row(b, work, p0, p1):
 
 
 @serial_kernel
+def _pack_halves_by_row(b, work, p0, p1):
+    # _pack_panels_by_row for panels stored in halves (SPLIT_F64_PANELS), the same blocks
+    # of rows. A function of its own: the float32 packing written through _panel_rows took
+    # 1.07-1.19x the time of a 128x256x10 product.
+    K, N = b.shape
+    n_full = min(p1, N // TILE)
+    for k0 in range(0, K, PACK_ROWS):
+        k1 = min(k0 + PACK_ROWS, K)
+        src = b[k0:k1]
+        for p in range(p0, p1):
+            rows = _panel_rows(work, p * K, K, k0, k1)
+            for k in range(k1 - k0):
+                if p < n_full:
+                    _store_panel_row(rows, K, k, _load16(src[k, p * TILE:(p + 1) * TILE]))
+                else:
+                    _store_panel_row(rows, K, k, _gather16(src[k], p * TILE, N - 1))
+
+
+@serial_kernel
 def _pack_panels(b, trans_b, work, p0, p1):
     # Panels p0 <= p < p1 of op(b) into work[p K:(p + 1) K], b a block of rows at a time
     # when it is not transposed.
@@ -371,6 +451,8 @@ def _pack_panels(b, trans_b, work, p0, p1):
     if trans_b:
         for p in range(p0, p1):
             _pack_strip(b, False, p * TILE, work[p * K:(p + 1) * K])
+    elif _is_split(work):
+        _pack_halves_by_row(b, work, p0, p1)
     else:
         _pack_panels_by_row(b, work, p0, p1)
 
