@@ -49,7 +49,7 @@ PACK_GROUP = 4
 # float64 on AVX2 reads a panel in 8-wide halves (_tile_f64_halves), so its panels are
 # packed as two (K, 8) halves one after the other (_panel_rows): each half is then a
 # contiguous stream, where in a (K, 16) panel it is every other cache line. The tiles
-# alone, at 1 thread, over panels stored either way: 1.03-1.17x the speed from
+# alone, at 1 thread, over panels stored either way: 1.03-1.18x the speed from
 # 784x128x256 to 512^3 (3 runs).
 SPLIT_F64_PANELS = VECTOR_BYTES != 64
 
