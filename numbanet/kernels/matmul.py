@@ -375,10 +375,10 @@ def _pack_strip(x, trans, r0, out):
         R, K = x.shape[1], x.shape[0]
         rows = _panel_rows(out, 0, K, 0, K)
         if r0 + TILE <= R:
-            for k in range(x.shape[0]):
+            for k in range(K):
                 _store_panel_row(rows, K, k, _load16(x[k, r0:r0 + TILE]))
         else:
-            for k in range(x.shape[0]):
+            for k in range(K):
                 _store_panel_row(rows, K, k, _gather16(x[k], r0, R - 1))
         return
     last = x.shape[0] - 1
