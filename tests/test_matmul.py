@@ -293,7 +293,7 @@ def test_threads_use_separate_workspaces():
 
 def test_float32_kernels_never_widen_to_float64():
     # float64_instructions recompiles a kernel with every helper it calls (tile,
-    # packing, loads and stores), so matmul_tiles and matmul_skinny_tn cover all of
+    # packing, loads and stores), so matmul_tiles and matmul_skinny cover all of
     # them; the serial kernels (matmul_tiles_serial, matmul_rows_serial) run the same
     # helpers in a plain loop and are left out to save a 10 s compile each.
     a, b = operands(5, 6, 7, np.float32)
@@ -302,8 +302,8 @@ def test_float32_kernels_never_widen_to_float64():
     a_rows = np.empty((kernels.packed_a_rows(5), 6), np.float32)
     work = np.empty((kernels.workspace_rows(5, 6, 7), kernels.TILE), np.float32)
     assert float64_instructions(kernels.matmul_tiles, a, True, b, False, c, True, a_rows, work, False) == []
-    work = np.empty((kernels.skinny_workspace_rows(5), kernels.SKINNY_ROWS), np.float32)
-    assert float64_instructions(kernels.matmul_skinny_tn, a, b, False, c, work) == []
+    work = np.empty(kernels.skinny_workspace_shape(5, a.dtype), np.float32)
+    assert float64_instructions(kernels.matmul_skinny, a, True, b, False, c, work) == []
 
 
 def test_rows_of_8_views_the_same_memory_as_rows_of_8_values():
@@ -395,21 +395,38 @@ def test_both_task_shapes_equal_naive_reference_bitwise_in_parallel(dtype, colum
         assert_bitwise_equal(c, expected)
 
 
-@pytest.mark.parametrize("block, rows", [(kernels._skinny_block64, 64), (kernels._skinny_block32, 32),
-                                         (kernels._skinny_block16, 16)])
-def test_every_skinny_block_equals_naive_reference_bitwise(dtype, block, rows):
-    # The host runs only its own skinny blocks (SKINNY_ROWS, SKINNY_ROWS_F64); this covers
-    # all of them. The block reads rows i0:i0+rows of op(a) = a.T and columns j0, j0 + 1
-    # of v; the last column of v is repeated past its end.
-    a, v = operands(rows + 3, 29, 5, dtype, trans_a=True)
-    out = np.full((2, rows), np.nan, dtype)
-    expected = np.empty((rows + 3, 5), dtype)
+@pytest.mark.parametrize("block, rows, columns", [(kernels._skinny_block32x5, 32, 5),
+                                                  (kernels._skinny_block32, 32, 2),
+                                                  (kernels._skinny_block16, 16, 2)])
+def test_every_skinny_block_equals_naive_reference_bitwise(dtype, block, rows, columns):
+    # The host runs only its own skinny blocks (SKINNY_COLUMNS, SKINNY_ROWS,
+    # SKINNY_ROWS_F64); this covers all of them. The block reads rows i0:i0+rows of
+    # op(a) = a.T and columns j0 to j0 + columns - 1 of v; the last column of v is
+    # repeated past its end.
+    a, v = operands(rows + 3, 29, 7, dtype, trans_a=True)
+    out = np.full((columns, rows), np.nan, dtype)
+    expected = np.empty((rows + 3, 7), dtype)
     kernels.matmul_reference(np.ascontiguousarray(a.T), v, expected)
-    block(a, 3, v, 4, out)
-    assert_bitwise_equal(out[0], expected[3:, 4])
-    assert_bitwise_equal(out[1], expected[3:, 4])
+    block(a, 3, v, 6, out)
+    for u in range(columns):
+        assert_bitwise_equal(out[u], expected[3:, 6])
     block(a, 2, v, 1, out)
-    assert_bitwise_equal(out, expected[2:rows + 2, 1:3].T)
+    assert_bitwise_equal(out, expected[2:rows + 2, 1:1 + columns].T)
+
+
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("M, K, N", [(1, 1, 1), (45, 9, 10), (64, 16, 16), (70, 33, 3)])
+def test_skinny_kernel_equals_naive_reference_bitwise(dtype, M, K, N, trans_a):
+    # Called directly, so every host covers both of its layouts of op(a) (the op sends
+    # an a not transposed here only on AVX-512): whole and partial strips, K's tail
+    # past the transposed blocks, and a last block of columns past N.
+    a, b = operands(M, K, N, dtype, trans_a)
+    expected = np.empty((M, N), dtype)
+    kernels.matmul_reference(np.ascontiguousarray(a.T if trans_a else a), b, expected)
+    c = np.full((M, N), np.nan, dtype)
+    work = np.full(kernels.skinny_workspace_shape(K, np.dtype(dtype)), np.nan, dtype)
+    kernels.matmul_skinny(a, trans_a, b, False, c, work)
+    assert_bitwise_equal(c, expected)
 
 
 @pytest.mark.parametrize("K", [1, 3, 4, 7, 8, 9, 17, 33])

@@ -25,6 +25,13 @@ PACK_A_ELEMENTS = 1 << 18
 # there than 16-wide rows of C with 6 idle lanes).
 SKINNY_COLUMNS = 16
 
+# An op(a) read in place takes that kernel up to this many columns (h @ W with 10
+# classes) on AVX-512, where its blocks take 5 columns at a time: it transposes each
+# strip of a first (128x256 float32: 3.7 us), which pays for the idle lanes up to 10
+# columns (128x256x10: 12.1 against 14.1 us; 128x256x16: 19.7 against 18.6). With
+# AVX2's 2-column blocks it has not been measured, and a keeps its rows.
+SKINNY_NN_COLUMNS = 10 if kernels.SKINNY_COLUMNS == 5 else 0
+
 # Packed panels of op(b) up to this size are shared by row tasks rather than packed per
 # column task: they stay in a 512 KiB L2 while every strip of op(a) reads them (in a
 # 784-512-256-10 epoch at 1 and 2 threads, 128x512x256 and 128x256x512 with trans_b:
@@ -117,10 +124,11 @@ def matmul(a, b, *, trans_a=False, trans_b=False, out=None):
 
     Each element of C is summed over k in order, in the inputs' dtype, in registers
     (blocks of 16 columns and 4-8 rows of C sized to the host's vector registers, 8
-    columns and 4-6 rows for float64 on AVX2, or 32 x 2 (AVX2) or 64 x 2 (AVX-512)
-    column blocks when a transposed ``a`` meets a B of at most 16 columns). As BLAS
-    does, the kernel packs B into 16-column panels and a transposed or large ``a`` into
-    16-row strips, so the caller never makes a transposed copy; results are
+    columns and 4-6 rows for float64 on AVX2, or column blocks of 32 rows by 2 (AVX2)
+    or 5 (AVX-512) columns when a transposed ``a``, or on AVX-512 any ``a``, meets a B
+    of at most 16, or 10, columns). As BLAS does, the kernel packs B into 16-column
+    panels and a transposed or large ``a`` into 16-row strips, so the caller never
+    makes a transposed copy; results are
     bit-identical for any thread count. The packing buffers live in per-thread
     workspaces reused across calls: with ``out`` given, a steady-state call allocates
     nothing.
@@ -180,9 +188,9 @@ def matmul(a, b, *, trans_a=False, trans_b=False, out=None):
     # (1 us to ask).
     threads = 1 if M * N * K < SERIAL_MACS else numba.get_num_threads()
     serial = threads == 1
-    if serial and trans_a and N <= SKINNY_COLUMNS:
-        work = _workspace("skinny", dtype, kernels.skinny_workspace_rows(K), kernels.SKINNY_ROWS)
-        kernels.matmul_skinny_tn(a, b, trans_b, out, work)
+    if serial and N <= (SKINNY_COLUMNS if trans_a else SKINNY_NN_COLUMNS):
+        work = _workspace("skinny", dtype, *kernels.skinny_workspace_shape(K, dtype))
+        kernels.matmul_skinny(a, trans_a, b, trans_b, out, work)
         return out
     pack_a = trans_a or M * K >= PACK_A_ELEMENTS
     work = _workspace("b", dtype, kernels.workspace_rows(M, K, N), kernels.TILE)
