@@ -593,7 +593,8 @@ def matmul_tiles(a, trans_a, b, trans_b, c, pack_a, a_rows, work, column_tasks):
 # SKINNY_COLUMNS columns of C at a time: a transposed a is read in place (contiguous
 # there), any other a is transposed a strip at a time first. On AVX-512 a block is 32
 # rows by 5 columns, 10 (float32) or 20 (float64) of the 32 zmm registers, each strip
-# read once per 5 columns (256x128x10 x.T @ dy: 8.5 against 12.3 us for 64 rows by 2).
+# read once per 5 columns (256x128x10 x.T @ dy: 9.3-9.4 against 11.8-12.2 us for 64
+# rows by 2, OpenBLAS 9.0-9.2).
 # On AVX2 it is 2 columns by 32 rows, 16 for float64, whose 32 rows spilled.
 SKINNY_COLUMNS = 5 if VECTOR_BYTES == 64 else 2
 SKINNY_ROWS = 32

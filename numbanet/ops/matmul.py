@@ -27,9 +27,10 @@ SKINNY_COLUMNS = 16
 
 # An op(a) read in place takes that kernel up to this many columns (h @ W with 10
 # classes) on AVX-512, where its blocks take 5 columns at a time: it transposes each
-# strip of a first (128x256 float32: 3.7 us), which pays for the idle lanes up to 10
-# columns (128x256x10: 12.1 against 14.1 us; 128x256x16: 19.7 against 18.6). With
-# AVX2's 2-column blocks it has not been measured, and a keeps its rows.
+# strip of a first (128x256 float32: 3.2 us), which pays for the idle lanes up to 10
+# columns (128x256x10: 11.1-14.3 against 14.4-17.0 us for the row tiles; 128x256x16,
+# no idle lane: 18.7-20.3 against 10.9-11.4). With AVX2's 2-column blocks it has not
+# been measured, and a keeps its rows.
 SKINNY_NN_COLUMNS = 10 if kernels.SKINNY_COLUMNS == 5 else 0
 
 # Packed panels of op(b) up to this size are shared by row tasks rather than packed per
