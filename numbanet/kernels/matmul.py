@@ -9,8 +9,9 @@ through square blocks of ``transpose_block``, kernels/transpose.py; float64 on A
 stores each panel as its two (K, 8) halves, SPLIT_F64_PANELS): ``matmul_tiles`` in
 parallel tasks, its serial twin ``matmul_tiles_serial`` in the same tasks in order, and
 ``matmul_rows_serial`` the small products of an a read in place. ``matmul_skinny``
-serves a B of at most 16 columns, with vectors down the columns of C. Packed copies and scratch blocks
-live in arrays the caller passes (and reuses across calls), so no kernel allocates.
+serves a B of at most 16 columns, its vectors down the columns of C. Packed copies and
+scratch blocks live in arrays the caller passes (and reuses across calls), so no kernel
+allocates.
 
 Every output element is a plain sum over k = 0, 1, ..., K-1 in that order, started at
 zero, each term added by one fused multiply-add (``fma``, kernels/fma.py: a * b + acc
@@ -594,8 +595,8 @@ def matmul_tiles(a, trans_a, b, trans_b, c, pack_a, a_rows, work, column_tasks):
 # there), any other a is transposed a strip at a time first. On AVX-512 a block is 32
 # rows by 5 columns, 10 (float32) or 20 (float64) of the 32 zmm registers, each strip
 # read once per 5 columns (256x128x10 x.T @ dy: 9.3-9.4 against 11.8-12.2 us for 64
-# rows by 2, OpenBLAS 9.0-9.2).
-# On AVX2 it is 2 columns by 32 rows, 16 for float64, whose 32 rows spilled.
+# rows by 2, OpenBLAS 9.0-9.2). On AVX2 it is 32 rows by 2 columns, 16 rows for
+# float64, whose 32 rows spilled.
 SKINNY_COLUMNS = 5 if VECTOR_BYTES == 64 else 2
 SKINNY_ROWS = 32
 SKINNY_ROWS_F64 = 32 if VECTOR_BYTES == 64 else 16
