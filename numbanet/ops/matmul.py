@@ -29,8 +29,9 @@ SKINNY_COLUMNS = 16
 # classes) on AVX-512, where its blocks take 5 columns at a time: it transposes each
 # strip of a first (128x256 float32: 3.2 us), which pays for the idle lanes up to 10
 # columns (128x256x10: 11.1-14.3 against 14.4-17.0 us for the row tiles; 128x256x16,
-# no idle lane: 18.7-20.3 against 10.9-11.4). With AVX2's 2-column blocks it has not
-# been measured, and a keeps its rows.
+# no idle lane: 18.7-20.3 against 10.9-11.4). With AVX2's 2-column blocks it does not
+# pay, and a keeps its rows (AVX2 code run on a Zen 4: 128x256x10 14.0-14.1 against
+# 13.2-15.0 us, 128x512x10 32-35 against 25-27).
 SKINNY_NN_COLUMNS = 10 if kernels.SKINNY_COLUMNS == 5 else 0
 
 # Packed panels of op(b) up to this size are shared by row tasks rather than packed per
