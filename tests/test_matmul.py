@@ -185,6 +185,12 @@ def test_mismatched_inner_dimensions_name_both_shapes():
         matmul(np.ones((3, 4)), np.ones((5, 6)), trans_b=True)
     with pytest.raises(ValueError, match="inner dimensions"):
         matmul(np.ones((3, 4)), np.ones((3, 4)))
+    # Operands that take the full checks (a transposed view read through the flag, a
+    # list) are named as given, not as the kernels read them.
+    with pytest.raises(ValueError, match=r"a\.shape=\(3, 4\) \(trans_a=False\), b\.shape=\(5, 6\) \(trans_b=False\)"):
+        matmul(np.ones((4, 3)).T, np.ones((5, 6)))
+    with pytest.raises(ValueError, match=r"a\.shape=\(1, 2\) \(trans_a=True\), b\.shape=\(2, 1\) \(trans_b=False\)"):
+        matmul([[1.0, 2.0]], [[1.0], [2.0]], trans_a=True)
 
 
 @pytest.mark.parametrize("shape_a, shape_b", [((3,), (3, 2)), ((2, 3), (3,)), ((1, 2, 3), (3, 2)), ((), (1, 1))])

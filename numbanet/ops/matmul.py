@@ -7,7 +7,7 @@ import numpy as np
 
 from numbanet.kernels import matmul as kernels
 
-from ._validate import as_float_array, check_out, common_dtype, is_writeable_as
+from ._validate import as_float_array, check_out, common_dtype, is_plain_float, is_writeable_as
 
 __all__ = ["matmul"]
 
@@ -44,8 +44,6 @@ SHARED_PANEL_BYTES = 512 * 1024
 # A cache line: the packing workspaces start on one.
 CACHE_LINE = 64
 
-_FLOAT32, _FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
-
 _workspaces = threading.local()
 
 
@@ -56,10 +54,7 @@ def _workspace(name, dtype, rows, width):
     never share one), grown when a call needs more rows, so steady-state calls allocate
     nothing. The alignment puts each 16-wide row of a packed panel on one cache line.
     """
-    try:
-        cache = _workspaces.cache
-    except AttributeError:
-        cache = _workspaces.cache = {}
+    cache = _workspaces.__dict__  # this thread's own
     key = (name, dtype, width)
     work = cache.get(key)
     if work is None or work.shape[0] < rows:
@@ -76,17 +71,29 @@ def _as_operand(x, name, trans):
     A transposed view of a C-contiguous array (``w.T``) is read through the flag
     instead of being copied; any other strided array is copied.
     """
-    # Fast path, checks only: an ndarray of a native float dtype (numpy's own dtype
-    # singletons), 2-D, C- or F-contiguous. Anything else takes the full path below.
-    if type(x) is np.ndarray and (x.dtype is _FLOAT32 or x.dtype is _FLOAT64) and x.ndim == 2:
-        flags = x.flags
-        if flags.c_contiguous:
-            return x, trans
-        if flags.f_contiguous:
-            return x.T, not trans
     if isinstance(x, np.ndarray) and x.ndim == 2 and not x.flags.c_contiguous and x.T.flags.c_contiguous:
         return as_float_array(x.T, name, ndim=2), not trans
     return as_float_array(x, name, ndim=2), trans
+
+
+def _checked_operands(a, b, trans_a, trans_b):
+    """matmul's full checks of operands that are not two plain C-contiguous 2-D arrays
+    of one float dtype: (a, b, trans_a, trans_b) ready for the kernels."""
+    given_a, given_b = a, b
+    a, trans_a_read = _as_operand(a, "a", trans_a)
+    b, trans_b_read = _as_operand(b, "b", trans_b)
+    common_dtype(a=a, b=b)
+    if (a.shape[0] if trans_a_read else a.shape[1]) != (b.shape[1] if trans_b_read else b.shape[0]):
+        raise _inner_mismatch(given_a, given_b, trans_a, trans_b)
+    return a, b, trans_a_read, trans_b_read
+
+
+def _inner_mismatch(a, b, trans_a, trans_b):
+    """The error for operands as given whose inner dimensions differ."""
+    return ValueError(
+        f"The inner dimensions of `a` and `b` must match. Received: a.shape={np.shape(a)} "
+        f"(trans_a={trans_a}), b.shape={np.shape(b)} (trans_b={trans_b})"
+    )
 
 
 def _is_valid_out(out, shape, dtype, a, b):
@@ -163,17 +170,14 @@ def matmul(a, b, *, trans_a=False, trans_b=False, out=None):
     ``|C - C_exact| <= K * eps * (|op(a)| @ |op(b)|)``; NaN and inf reach only the
     rows and columns of C that depend on them (as ``0 * inf`` makes NaN).
     """
-    given_a, given_b, given_trans_a, given_trans_b = a, b, trans_a, trans_b
-    a, trans_a = _as_operand(a, "a", bool(trans_a))
-    b, trans_b = _as_operand(b, "b", bool(trans_b))
-    dtype = a.dtype if a.dtype == b.dtype else common_dtype(a=a, b=b)
+    trans_a, trans_b = bool(trans_a), bool(trans_b)
+    if not (is_plain_float(a, 2) and is_plain_float(b, 2) and a.dtype is b.dtype):
+        a, b, trans_a, trans_b = _checked_operands(a, b, trans_a, trans_b)
+    dtype = a.dtype
     M, K = a.shape[::-1] if trans_a else a.shape
     K_b, N = b.shape[::-1] if trans_b else b.shape
     if K != K_b:
-        raise ValueError(
-            f"The inner dimensions of `a` and `b` must match. Received: a.shape={np.shape(given_a)} "
-            f"(trans_a={given_trans_a}), b.shape={np.shape(given_b)} (trans_b={given_trans_b})"
-        )
+        raise _inner_mismatch(a, b, trans_a, trans_b)
     if out is None:
         out = np.empty((M, N), dtype=dtype)
     elif not _is_valid_out(out, (M, N), dtype, a, b):
