@@ -49,7 +49,7 @@ def softmax(x, *, axis=-1, out=None):
     """softmax(x)_j = exp(x_j - max(x)) / sum_i exp(x_i - max(x)) along the last axis.
 
     Subtracting the row max keeps every exp argument <= 0 (no overflow); the row sum is
-    compensated over 16 lanes.
+    compensated (Kahan) in 32 lanes over whole blocks of 32 entries.
 
     Parameters
     ----------
