@@ -28,11 +28,13 @@ SKINNY_COLUMNS = 16
 # An op(a) read in place takes that kernel up to this many columns (h @ W with 10
 # classes) on AVX-512, where its blocks take 5 columns at a time: it transposes each
 # strip of a first (128x256 float32: 3.2 us), which pays for the idle lanes up to 10
-# columns (128x256x10: 11.1-14.3 against 14.4-17.0 us for the row tiles; 128x256x16,
-# no idle lane: 18.7-20.3 against 10.9-11.4). With AVX2's 2-column blocks it does not
-# pay, and a keeps its rows (AVX2 code run on a Zen 4: 128x256x10 14.0-14.1 against
-# 13.2-15.0 us, 128x512x10 32-35 against 25-27).
-SKINNY_NN_COLUMNS = 10 if kernels.SKINNY_COLUMNS == 5 else 0
+# float32 columns (128x256x10: 11.1-14.3 against 14.4-17.0 us for the row tiles;
+# 128x256x16, no idle lane: 18.7-20.3 against 10.9-11.4). float64 strips move through
+# 4 x 4 blocks (128x256: 12.8 us), paid for by one block of columns only (128x256x5:
+# 18.2-22.5 against 23.1 us for the row tiles; x10: 25.0-31.5 against 23.3-24.8). With
+# AVX2's 2-column blocks it does not pay, and a keeps its rows (AVX2 code run on a Zen
+# 4: 128x256x10 14.0-14.1 against 13.2-15.0 us, 128x512x10 32-35 against 25-27).
+SKINNY_NN_COLUMNS_F32, SKINNY_NN_COLUMNS_F64 = (10, 5) if kernels.SKINNY_COLUMNS == 5 else (0, 0)
 
 # Packed panels of op(b) up to this size are shared by row tasks rather than packed per
 # column task: they stay in a 512 KiB L2 while every strip of op(a) reads them (in a
@@ -193,7 +195,8 @@ def matmul(a, b, *, trans_a=False, trans_b=False, out=None):
     # (1 us to ask).
     threads = 1 if M * N * K < SERIAL_MACS else numba.get_num_threads()
     serial = threads == 1
-    if serial and N <= (SKINNY_COLUMNS if trans_a else SKINNY_NN_COLUMNS):
+    skinny_nn = SKINNY_NN_COLUMNS_F32 if dtype.itemsize == 4 else SKINNY_NN_COLUMNS_F64
+    if serial and N <= (SKINNY_COLUMNS if trans_a else skinny_nn):
         work = _workspace("skinny", dtype, *kernels.skinny_workspace_shape(K, dtype))
         kernels.matmul_skinny(a, trans_a, b, trans_b, out, work)
         return out
