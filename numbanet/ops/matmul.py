@@ -136,8 +136,8 @@ def matmul(a, b, *, trans_a=False, trans_b=False, out=None):
     Each element of C is summed over k in order, in the inputs' dtype, in registers
     (blocks of 16 columns and 4-8 rows of C sized to the host's vector registers, 8
     columns and 4-6 rows for float64 on AVX2; for a B of at most 16 columns and a
-    transposed ``a``, or at most 10 and any ``a`` on AVX-512, blocks down C's columns,
-    2 (AVX2) or 5 (AVX-512) columns at a time). As BLAS does, the kernel packs B into
+    transposed ``a``, or at most 10 (float64: 5) and any ``a`` on AVX-512, blocks down
+    C's columns, 2 (AVX2) or 5 (AVX-512) columns at a time). As BLAS does, the kernel packs B into
     16-column panels and a transposed or large ``a`` into 16-row strips, so the caller
     never makes a transposed copy; results are bit-identical for any thread count. The
     packing buffers live in per-thread workspaces reused across calls: with ``out``
