@@ -37,10 +37,11 @@ SKINNY_COLUMNS = 16
 SKINNY_NN_COLUMNS_F32, SKINNY_NN_COLUMNS_F64 = (10, 5) if kernels.SKINNY_COLUMNS == 5 else (0, 0)
 
 # Packed panels of op(b) up to this size are shared by row tasks rather than packed per
-# column task: they stay in a 512 KiB L2 while every strip of op(a) reads them (in a
-# 784-512-256-10 epoch at 1 and 2 threads, 128x512x256 and 128x256x512 with trans_b:
-# 0.85-0.93x the time of column tasks; at 2 threads 128x784x512, 1.5 MiB of panels:
-# 1.03-1.12x).
+# column task: they stay in a Zen 3's 512 KiB L2 while every strip of op(a) reads them
+# (in a 784-512-256-10 epoch at 1 and 2 threads, 128x512x256 and 128x256x512 with
+# trans_b: 0.85-0.93x the time of column tasks; at 2 threads 128x784x512, 1.5 MiB of
+# panels: 1.03-1.12x). A Zen 4's 1 MiB L2 does not change it: at 1 MiB, 128x784x256
+# takes row tasks, and 2-thread 784-256-10 epochs took 1.26x as long (medians of 8).
 SHARED_PANEL_BYTES = 512 * 1024
 
 # A cache line: the packing workspaces start on one.
