@@ -34,7 +34,8 @@ SKINNY_COLUMNS = 16
 # 18.2-22.5 against 23.1 us for the row tiles; x10: 25.0-31.5 against 23.3-24.8). With
 # AVX2's 2-column blocks it does not pay, and a keeps its rows (AVX2 code run on a Zen
 # 4: 128x256x10 14.0-14.1 against 13.2-15.0 us, 128x512x10 32-35 against 25-27).
-SKINNY_NN_COLUMNS_F32, SKINNY_NN_COLUMNS_F64 = (10, 5) if kernels.SKINNY_COLUMNS == 5 else (0, 0)
+# Keyed by the itemsize of the dtype.
+SKINNY_NN_COLUMNS = {4: 10, 8: 5} if kernels.SKINNY_COLUMNS == 5 else {4: 0, 8: 0}
 
 # Packed panels of op(b) up to this size are shared by row tasks rather than packed per
 # column task: they stay in a Zen 3's 512 KiB L2 while every strip of op(a) reads them
@@ -138,11 +139,11 @@ def matmul(a, b, *, trans_a=False, trans_b=False, out=None):
     (blocks of 16 columns and 4-8 rows of C sized to the host's vector registers, 8
     columns and 4-6 rows for float64 on AVX2; for a B of at most 16 columns and a
     transposed ``a``, or at most 10 (float64: 5) and any ``a`` on AVX-512, blocks down
-    C's columns, 2 (AVX2) or 5 (AVX-512) columns at a time). As BLAS does, the kernel packs B into
-    16-column panels and a transposed or large ``a`` into 16-row strips, so the caller
-    never makes a transposed copy; results are bit-identical for any thread count. The
-    packing buffers live in per-thread workspaces reused across calls: with ``out``
-    given, a steady-state call allocates nothing.
+    C's columns, 2 (AVX2) or 5 (AVX-512) columns at a time). As BLAS does, the kernel
+    packs B into 16-column panels and a transposed or large ``a`` into 16-row strips,
+    so the caller never makes a transposed copy; results are bit-identical for any
+    thread count. The packing buffers live in per-thread workspaces reused across calls:
+    with ``out`` given, a steady-state call allocates nothing.
 
     Parameters
     ----------
@@ -196,8 +197,7 @@ def matmul(a, b, *, trans_a=False, trans_b=False, out=None):
     # (1 us to ask).
     threads = 1 if M * N * K < SERIAL_MACS else numba.get_num_threads()
     serial = threads == 1
-    skinny_nn = SKINNY_NN_COLUMNS_F32 if dtype.itemsize == 4 else SKINNY_NN_COLUMNS_F64
-    if serial and N <= (SKINNY_COLUMNS if trans_a else skinny_nn):
+    if serial and N <= (SKINNY_COLUMNS if trans_a else SKINNY_NN_COLUMNS[dtype.itemsize]):
         work = _workspace("skinny", dtype, *kernels.skinny_workspace_shape(K, dtype))
         kernels.matmul_skinny(a, trans_a, b, trans_b, out, work)
         return out
