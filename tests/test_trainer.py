@@ -213,7 +213,7 @@ class AllocationProbe(Callback):
         tracemalloc.reset_peak()
 
 
-def _steady_state_allocations(batch_size=32, hidden=256, steps=80):
+def _steady_state_allocations(batch_size=32, hidden=256, steps=120):
     """(array bytes at step 19, at the last step, per-step peaks above current from step 20)."""
     x, y = _data(n=batch_size * steps, d=20, classes=5, dtype=np.float32)
     x = (x * 255).astype(np.uint8)  # the per-batch uint8 -> float scaling must not allocate either
