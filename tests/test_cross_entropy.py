@@ -9,6 +9,7 @@ import scipy.special
 from helpers import EPS, assert_bitwise_equal, assert_thread_invariant, float64_instructions
 from numbanet import cross_entropy, cross_entropy_from_probs, cross_entropy_grad, softmax_cross_entropy
 from numbanet.kernels import cross_entropy as kernels
+from numbanet.kernels.softmax import short_rows_work_shape
 from numbanet.ops import _validate
 from numbanet.ops.cross_entropy import SERIAL_MAX_SIZE
 
@@ -74,10 +75,11 @@ def test_short_rows_equal_the_row_kernels(dtype, k):
     labels = labels.astype(np.intp)
     expected_loss, expected_grad = np.empty(2000, dtype), np.empty_like(logits)
     kernels.softmax_cross_entropy_forward_backward_serial(logits, labels, expected_loss, expected_grad)
-    for kernel in (kernels.softmax_cross_entropy_forward_backward_short,
-                   kernels.softmax_cross_entropy_forward_backward_short_serial):
+    for kernel, parallel in ((kernels.softmax_cross_entropy_forward_backward_short, True),
+                             (kernels.softmax_cross_entropy_forward_backward_short_serial, False)):
         loss, grad = np.empty(2000, dtype), np.empty_like(logits)
-        kernel(logits, labels, loss, grad)
+        work = np.full(short_rows_work_shape(2000, k, parallel), np.nan, dtype)  # scratch is written before read
+        kernel(logits, labels, loss, grad, work)
         assert_bitwise_equal(loss, expected_loss)
         assert_bitwise_equal(grad, expected_grad)
 
@@ -220,14 +222,18 @@ def test_from_probs_clips(dtype):
     assert losses[1] > 0 and np.isnan(losses[2])
 
 
-@pytest.mark.parametrize(
-    "kernel",
-    [kernels.softmax_cross_entropy_forward_backward, kernels.softmax_cross_entropy_forward_backward_serial,
-     kernels.softmax_cross_entropy_forward_backward_short, kernels.softmax_cross_entropy_forward_backward_short_serial],
-)
+@pytest.mark.parametrize("kernel", [kernels.softmax_cross_entropy_forward_backward, kernels.softmax_cross_entropy_forward_backward_serial])
 def test_float32_kernels_stay_float32(kernel):
     z = np.ones((3, 4), np.float32)
     assert float64_instructions(kernel, z, np.zeros(3, np.intp), np.empty(3, np.float32), z.copy()) == []
+
+
+@pytest.mark.parametrize(
+    "kernel", [kernels.softmax_cross_entropy_forward_backward_short, kernels.softmax_cross_entropy_forward_backward_short_serial]
+)
+def test_float32_short_row_kernels_stay_float32(kernel):
+    z, work = np.ones((3, 4), np.float32), np.empty(short_rows_work_shape(3, 4, True), np.float32)
+    assert float64_instructions(kernel, z, np.zeros(3, np.intp), np.empty(3, np.float32), z.copy(), work) == []
 
 
 def test_from_probs_kernel_stays_float32():

@@ -13,7 +13,7 @@ from numba import prange
 from numbanet._config import kernel, serial_kernel
 from numbanet.kernels.softmax import (
     ROWS_PER_TASK, SHORT_ROWS_PER_TASK, SUM_LANES, exp_shifted_columns, exp_shifted_sum, row_max,
-    transpose_rows_max,
+    short_block_views, transpose_rows_max,
 )
 
 
@@ -54,11 +54,11 @@ def softmax_cross_entropy_forward_backward_serial(z, labels, loss, dz):
 
 
 @serial_kernel
-def softmax_cross_entropy_short_rows(z, labels, inv_n, loss, dz, m, s):
-    # z, dz: (R, K) C-contiguous, K < 16; labels, loss, m, s: (R,), m and s scratch.
-    # softmax_cross_entropy_row of every row, its max, exps and sums taken over the
-    # whole block at once (see the short-row kernels of kernels/softmax.py).
-    t = np.empty((z.shape[1], z.shape[0]), z.dtype)
+def softmax_cross_entropy_short_rows(z, labels, inv_n, loss, dz, work):
+    # z, dz: (r, K) C-contiguous, K < 16; labels, loss: (r,); work: (K + 2, >= r)
+    # scratch. softmax_cross_entropy_row of every row, its max, exps and sums taken over
+    # the whole block at once (see the short-row kernels of kernels/softmax.py).
+    t, m, s = short_block_views(work, z.shape[0])
     transpose_rows_max(z, t, m)
     exp_shifted_columns(t, m, s)
     one = z.dtype.type(1)
@@ -73,24 +73,24 @@ def softmax_cross_entropy_short_rows(z, labels, inv_n, loss, dz, m, s):
 
 
 @kernel
-def softmax_cross_entropy_forward_backward_short(z, labels, loss, dz):
-    # softmax_cross_entropy_forward_backward for K < 16, in tasks of SHORT_ROWS_PER_TASK rows.
+def softmax_cross_entropy_forward_backward_short(z, labels, loss, dz, work):
+    # softmax_cross_entropy_forward_backward for K < 16, in tasks of SHORT_ROWS_PER_TASK
+    # rows, each with its row of work (short_rows_work_shape(N, K, True)).
     inv_n = z.dtype.type(1) / z.dtype.type(z.shape[0])
     for task in prange((z.shape[0] + SHORT_ROWS_PER_TASK - 1) // SHORT_ROWS_PER_TASK):
-        m, s = np.empty(SHORT_ROWS_PER_TASK, z.dtype), np.empty(SHORT_ROWS_PER_TASK, z.dtype)
         lo = task * SHORT_ROWS_PER_TASK
         hi = min(lo + SHORT_ROWS_PER_TASK, z.shape[0])
-        softmax_cross_entropy_short_rows(z[lo:hi], labels[lo:hi], inv_n, loss[lo:hi], dz[lo:hi], m[:hi - lo], s[:hi - lo])
+        softmax_cross_entropy_short_rows(z[lo:hi], labels[lo:hi], inv_n, loss[lo:hi], dz[lo:hi], work[task])
 
 
 @serial_kernel
-def softmax_cross_entropy_forward_backward_short_serial(z, labels, loss, dz):
-    # softmax_cross_entropy_forward_backward_short on one thread: its blocks of rows, in order.
+def softmax_cross_entropy_forward_backward_short_serial(z, labels, loss, dz, work):
+    # softmax_cross_entropy_forward_backward_short on one thread: its blocks of rows, in
+    # order; work: short_rows_work_shape(N, K, False).
     inv_n = z.dtype.type(1) / z.dtype.type(z.shape[0])
-    m, s = np.empty(SHORT_ROWS_PER_TASK, z.dtype), np.empty(SHORT_ROWS_PER_TASK, z.dtype)
     for lo in range(0, z.shape[0], SHORT_ROWS_PER_TASK):
         hi = min(lo + SHORT_ROWS_PER_TASK, z.shape[0])
-        softmax_cross_entropy_short_rows(z[lo:hi], labels[lo:hi], inv_n, loss[lo:hi], dz[lo:hi], m[:hi - lo], s[:hi - lo])
+        softmax_cross_entropy_short_rows(z[lo:hi], labels[lo:hi], inv_n, loss[lo:hi], dz[lo:hi], work[0])
 
 
 @serial_kernel

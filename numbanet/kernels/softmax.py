@@ -185,12 +185,28 @@ SHORT_ROW = 16
 SHORT_ROWS_PER_TASK = 256
 
 
+def short_rows_work_shape(n, k, parallel):
+    """Shape of the scratch the ``*_short`` kernels take for (n, k) input, n >= 1: per
+    task (one per thread at once) a (k + 2, R) block holding t, then m and s."""
+    rows = min(n, SHORT_ROWS_PER_TASK)
+    return ((n + rows - 1) // rows if parallel else 1, k + 2, rows)
+
+
+@serial_kernel
+def short_block_views(work, r):
+    # work: (K + 2, R) scratch -> t (K, R), m (r,), s (r,) for a block of r <= R rows;
+    # t's first r columns hold the block. Views of whole rows: no reshape, which widens
+    # integers to double in Numba.
+    k = work.shape[0] - 2
+    return work[:k], work[k, :r], work[k + 1, :r]
+
+
 @serial_kernel
 def transpose_rows_max(x, t, m):
-    # x: (R, K); t: (K, R) <- x.T; m: (R,) <- row maxima ignoring NaN (-inf for an
-    # all-NaN row). One pass over x: the copy and the max read each entry once. The max
-    # is kept in a register: kept in m[i] across the j loop, LLVM writes it back with a
-    # masked store, slow on x86.
+    # x: (r, K); t: (K, >= r), t[:, :r] <- x.T; m: (r,) <- row maxima ignoring NaN
+    # (-inf for an all-NaN row). One pass over x: the copy and the max read each entry
+    # once. The max is kept in a register: kept in m[i] across the j loop, LLVM writes
+    # it back with a masked store, slow on x86.
     for i in range(x.shape[0]):
         mi = x.dtype.type(-np.inf)
         for j in range(x.shape[1]):
@@ -201,19 +217,20 @@ def transpose_rows_max(x, t, m):
 
 @serial_kernel
 def exp_shifted_columns(t, m, s):
-    # t: (K, R); m, s: (R,). t[j, i] <- exp(t[j, i] - m[i]); s[i] <- sum over j in order.
-    for i in range(t.shape[1]):
+    # t: (K, >= r); m, s: (r,). t[j, i] <- exp(t[j, i] - m[i]) and s[i] <- its sum over j
+    # in order, for i < r.
+    for i in range(s.shape[0]):
         s[i] = t.dtype.type(0)
     for j in range(t.shape[0]):
-        for i in range(t.shape[1]):
+        for i in range(s.shape[0]):
             t[j, i] = vexp(t[j, i] - m[i])
             s[i] += t[j, i]
 
 
 @serial_kernel
-def softmax_short_rows(x, y, m, s):
-    # x, y: (R, K) C-contiguous, K < 16; m, s: (R,) scratch. softmax_row of every row.
-    t = np.empty((x.shape[1], x.shape[0]), x.dtype)
+def softmax_short_rows(x, y, work):
+    # x, y: (r, K) C-contiguous, K < 16; work: (K + 2, >= r) scratch. softmax_row of every row.
+    t, m, s = short_block_views(work, x.shape[0])
     transpose_rows_max(x, t, m)
     exp_shifted_columns(t, m, s)
     for i in range(x.shape[0]):
@@ -224,9 +241,9 @@ def softmax_short_rows(x, y, m, s):
 
 
 @serial_kernel
-def log_softmax_short_rows(x, y, m, s):
-    # x, y: (R, K) C-contiguous, K < 16; m, s: (R,) scratch. log_softmax_row of every row.
-    t = np.empty((x.shape[1], x.shape[0]), x.dtype)
+def log_softmax_short_rows(x, y, work):
+    # x, y: (r, K) C-contiguous, K < 16; work: (K + 2, >= r) scratch. log_softmax_row of every row.
+    t, m, s = short_block_views(work, x.shape[0])
     transpose_rows_max(x, t, m)
     for i in range(x.shape[0]):
         if m[i] == -np.inf:
@@ -243,38 +260,38 @@ def log_softmax_short_rows(x, y, m, s):
 
 
 @serial_kernel
-def softmax_forward_short_serial(x, y):
-    # x, y: (N, K), K < 16. The parallel kernel's blocks of rows, in order.
-    m, s = np.empty(SHORT_ROWS_PER_TASK, x.dtype), np.empty(SHORT_ROWS_PER_TASK, x.dtype)
+def softmax_forward_short_serial(x, y, work):
+    # x, y: (N, K), K < 16; work: short_rows_work_shape(N, K, False). The parallel
+    # kernel's blocks of rows, in order.
     for lo in range(0, x.shape[0], SHORT_ROWS_PER_TASK):
         hi = min(lo + SHORT_ROWS_PER_TASK, x.shape[0])
-        softmax_short_rows(x[lo:hi], y[lo:hi], m[:hi - lo], s[:hi - lo])
+        softmax_short_rows(x[lo:hi], y[lo:hi], work[0])
 
 
 @serial_kernel
-def log_softmax_forward_short_serial(x, y):
-    # x, y: (N, K), K < 16. The parallel kernel's blocks of rows, in order.
-    m, s = np.empty(SHORT_ROWS_PER_TASK, x.dtype), np.empty(SHORT_ROWS_PER_TASK, x.dtype)
+def log_softmax_forward_short_serial(x, y, work):
+    # x, y: (N, K), K < 16; work: short_rows_work_shape(N, K, False). The parallel
+    # kernel's blocks of rows, in order.
     for lo in range(0, x.shape[0], SHORT_ROWS_PER_TASK):
         hi = min(lo + SHORT_ROWS_PER_TASK, x.shape[0])
-        log_softmax_short_rows(x[lo:hi], y[lo:hi], m[:hi - lo], s[:hi - lo])
+        log_softmax_short_rows(x[lo:hi], y[lo:hi], work[0])
 
 
 @kernel
-def softmax_forward_short(x, y):
-    # x, y: (N, K), K < 16. Tasks of SHORT_ROWS_PER_TASK rows in parallel.
+def softmax_forward_short(x, y, work):
+    # x, y: (N, K), K < 16; work: short_rows_work_shape(N, K, True). Tasks of
+    # SHORT_ROWS_PER_TASK rows in parallel, each with its row of work.
     for task in prange((x.shape[0] + SHORT_ROWS_PER_TASK - 1) // SHORT_ROWS_PER_TASK):
-        m, s = np.empty(SHORT_ROWS_PER_TASK, x.dtype), np.empty(SHORT_ROWS_PER_TASK, x.dtype)
         lo = task * SHORT_ROWS_PER_TASK
         hi = min(lo + SHORT_ROWS_PER_TASK, x.shape[0])
-        softmax_short_rows(x[lo:hi], y[lo:hi], m[:hi - lo], s[:hi - lo])
+        softmax_short_rows(x[lo:hi], y[lo:hi], work[task])
 
 
 @kernel
-def log_softmax_forward_short(x, y):
-    # x, y: (N, K), K < 16. Tasks of SHORT_ROWS_PER_TASK rows in parallel.
+def log_softmax_forward_short(x, y, work):
+    # x, y: (N, K), K < 16; work: short_rows_work_shape(N, K, True). Tasks of
+    # SHORT_ROWS_PER_TASK rows in parallel, each with its row of work.
     for task in prange((x.shape[0] + SHORT_ROWS_PER_TASK - 1) // SHORT_ROWS_PER_TASK):
-        m, s = np.empty(SHORT_ROWS_PER_TASK, x.dtype), np.empty(SHORT_ROWS_PER_TASK, x.dtype)
         lo = task * SHORT_ROWS_PER_TASK
         hi = min(lo + SHORT_ROWS_PER_TASK, x.shape[0])
-        log_softmax_short_rows(x[lo:hi], y[lo:hi], m[:hi - lo], s[:hi - lo])
+        log_softmax_short_rows(x[lo:hi], y[lo:hi], work[task])

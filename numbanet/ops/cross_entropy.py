@@ -3,7 +3,7 @@
 import numpy as np
 
 from numbanet.kernels import cross_entropy as _k
-from numbanet.kernels.softmax import SHORT_ROW
+from numbanet.kernels.softmax import SHORT_ROW, short_rows_work_shape
 from numbanet.ops._validate import as_float_array, as_labels, check_out, scratch
 
 __all__ = ["cross_entropy", "cross_entropy_grad", "softmax_cross_entropy", "cross_entropy_from_probs"]
@@ -14,10 +14,12 @@ SERIAL_MAX_SIZE = 1 << 14
 
 PROB_CLIP = 1e-7
 
-# (parallel, serial) fused kernels; rows of K < SHORT_ROW take the block-of-rows pair.
-_ROW_KERNELS = (_k.softmax_cross_entropy_forward_backward, _k.softmax_cross_entropy_forward_backward_serial)
-_SHORT_ROW_KERNELS = (_k.softmax_cross_entropy_forward_backward_short,
-                      _k.softmax_cross_entropy_forward_backward_short_serial)
+# {parallel: kernel} for the fused loss; rows of K < SHORT_ROW take the block-of-rows
+# pair, which also takes its scratch.
+_ROW_KERNELS = {True: _k.softmax_cross_entropy_forward_backward,
+                False: _k.softmax_cross_entropy_forward_backward_serial}
+_SHORT_ROW_KERNELS = {True: _k.softmax_cross_entropy_forward_backward_short,
+                      False: _k.softmax_cross_entropy_forward_backward_short_serial}
 
 
 def _logits_and_labels(logits, labels, name="logits"):
@@ -30,8 +32,12 @@ def _logits_and_labels(logits, labels, name="logits"):
 
 def _forward_backward(logits, labels, dlogits):
     row_loss = scratch("row_loss", logits.shape[:1], logits.dtype)
-    parallel, serial = _SHORT_ROW_KERNELS if logits.shape[1] < SHORT_ROW else _ROW_KERNELS
-    (serial if logits.size <= SERIAL_MAX_SIZE else parallel)(logits, labels, row_loss, dlogits)
+    parallel = logits.size > SERIAL_MAX_SIZE
+    if logits.shape[1] < SHORT_ROW:
+        work = scratch("short_rows", short_rows_work_shape(*logits.shape, parallel), logits.dtype)
+        _SHORT_ROW_KERNELS[parallel](logits, labels, row_loss, dlogits, work)
+    else:
+        _ROW_KERNELS[parallel](logits, labels, row_loss, dlogits)
     return np.float64(_k.sum_as_float64(row_loss) / logits.shape[0])
 
 

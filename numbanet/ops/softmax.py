@@ -3,7 +3,7 @@
 import numpy as np
 
 from numbanet.kernels import softmax as _k
-from numbanet.ops._validate import as_float_array, check_out, is_plain_float
+from numbanet.ops._validate import as_float_array, check_out, is_plain_float, scratch
 
 __all__ = ["softmax", "log_softmax"]
 
@@ -21,10 +21,10 @@ def _check_axis(axis, ndim):
 
 
 def _rowwise(kernels, x, axis, out):
-    # kernels: ((parallel, serial), (short parallel, short serial)); the short pair
-    # serves rows of K < SHORT_ROW. Fast path, checks only: a plain 2-D float array
-    # (is_plain_float), the default axis and no ``out``; anything else takes the full
-    # validation.
+    # kernels: ({parallel: kernel} of the row kernels, the same of the short ones); the
+    # short pair serves rows of K < SHORT_ROW and takes its scratch. Fast path, checks
+    # only: a plain 2-D float array (is_plain_float), the default axis and no ``out``;
+    # anything else takes the full validation.
     if out is None and type(axis) is int and axis == -1 and is_plain_float(x, 2):
         out = np.empty(x.shape, x.dtype)
         rows_x, rows_out = x, out
@@ -34,15 +34,20 @@ def _rowwise(kernels, x, axis, out):
         out = check_out(out, x.shape, x.dtype, x)
         rows_x, rows_out = (x, out) if x.ndim == 2 else (x[np.newaxis], out[np.newaxis])
     if x.size:
-        parallel, serial = kernels[x.shape[-1] < _k.SHORT_ROW]
-        (serial if x.size <= SERIAL_MAX_SIZE else parallel)(rows_x, rows_out)
+        parallel = x.size > SERIAL_MAX_SIZE
+        rows, short = kernels
+        if x.shape[-1] < _k.SHORT_ROW:
+            work = scratch("short_rows", _k.short_rows_work_shape(*rows_x.shape, parallel), x.dtype)
+            short[parallel](rows_x, rows_out, work)
+        else:
+            rows[parallel](rows_x, rows_out)
     return out
 
 
-_SOFTMAX_KERNELS = ((_k.softmax_forward, _k.softmax_forward_serial),
-                    (_k.softmax_forward_short, _k.softmax_forward_short_serial))
-_LOG_SOFTMAX_KERNELS = ((_k.log_softmax_forward, _k.log_softmax_forward_serial),
-                        (_k.log_softmax_forward_short, _k.log_softmax_forward_short_serial))
+_SOFTMAX_KERNELS = ({True: _k.softmax_forward, False: _k.softmax_forward_serial},
+                    {True: _k.softmax_forward_short, False: _k.softmax_forward_short_serial})
+_LOG_SOFTMAX_KERNELS = ({True: _k.log_softmax_forward, False: _k.log_softmax_forward_serial},
+                        {True: _k.log_softmax_forward_short, False: _k.log_softmax_forward_short_serial})
 
 
 def softmax(x, *, axis=-1, out=None):
