@@ -100,7 +100,11 @@ def test_serial_and_parallel_sums_of_squares_agree_bitwise(dtype, n):
     # one, chunk after chunk.
     rng = np.random.default_rng(5)
     x = (rng.standard_normal(n) * np.exp(rng.uniform(-20, 20, n))).astype(dtype)
-    assert_bitwise_equal(kernels.sum_of_squares_parallel(x, 1.0), kernels.sum_of_squares_serial(x, 1.0))
+    n_chunks, _, n_tasks = kernels.sum_of_squares_tasks(n)
+    # NaN-filled scratch: every lane sum must be zeroed before it is added to.
+    partials, sums = np.full(n_chunks, np.nan), np.full((n_tasks, kernels.STREAMS, kernels.LANES), np.nan)
+    assert_bitwise_equal(kernels.sum_of_squares_parallel(x, 1.0, partials, sums),
+                         kernels.sum_of_squares_serial(x, 1.0, np.full(kernels.LANES, np.nan)))
 
 
 def test_chunks_in_lockstep_equal_chunk_by_chunk(dtype):
@@ -109,9 +113,9 @@ def test_chunks_in_lockstep_equal_chunk_by_chunk(dtype):
     x = random_arrays(dtype, [n_chunks * chunk], seed=6, scale=1e3)[0]
     expected = np.full(n_chunks, np.nan)
     for c in range(1, n_chunks, 2):
-        expected[c] = kernels.chunk_sum_of_squares(x, c * chunk, (c + 1) * chunk, 1.0)
+        expected[c] = kernels.chunk_sum_of_squares(x, c * chunk, (c + 1) * chunk, 1.0, np.full(kernels.LANES, np.nan))
     partials = np.full(n_chunks, np.nan)
-    kernels.chunk_sums_of_squares_in_lockstep(x, 1, 2, 1.0, partials)
+    kernels.chunk_sums_of_squares_in_lockstep(x, 1, 2, 1.0, partials, np.full((kernels.STREAMS, kernels.LANES), np.nan))
     assert_bitwise_equal(partials, expected)
 
 

@@ -24,13 +24,14 @@ STREAMS = 4
 
 
 @serial_kernel
-def chunk_sum_of_squares(x, start, stop, scale):
-    """Sum of (x[i] * scale)**2 over x[start:stop] in float64; x: (N,), scale float64.
+def chunk_sum_of_squares(x, start, stop, scale, sums):
+    """Sum of (x[i] * scale)**2 over x[start:stop] in float64; x: (N,), scale float64,
+    sums: (L,) float64 scratch for the lanes.
 
     Squares of float32 values are exact in float64; float64 input is summed plainly
     in float64 (a norm needs no more).
     """
-    sums = np.zeros(LANES, np.float64)
+    sums[:] = 0.0
     full_stop = start + (stop - start) // LANES * LANES
     for base in range(start, full_stop, LANES):
         # A row view read at literal offsets: x[base + lane] would carry Numba's
@@ -49,10 +50,11 @@ def chunk_sum_of_squares(x, start, stop, scale):
 
 
 @serial_kernel
-def chunk_sums_of_squares_in_lockstep(x, first, step, scale, partials):
+def chunk_sums_of_squares_in_lockstep(x, first, step, scale, partials, sums):
     """partials[c] = ``chunk_sum_of_squares`` of the STREAMS full chunks c = first,
-    first + step, ..., their rows read in turn; x: (N,)."""
-    sums = np.zeros((STREAMS, LANES), np.float64)
+    first + step, ..., their rows read in turn; x: (N,), sums: (STREAMS, L) float64
+    scratch."""
+    sums[:] = 0.0
     for offset in range(0, CHUNK, LANES):
         for q in range(STREAMS):
             base = (first + q * step) * CHUNK + offset
@@ -67,21 +69,32 @@ def chunk_sums_of_squares_in_lockstep(x, first, step, scale, partials):
         partials[first + q * step] = total
 
 
+@serial_kernel
+def sum_of_squares_tasks(n):
+    """(chunks, groups, tasks) of ``sum_of_squares_parallel`` for N = n: a task per
+    group of STREAMS full chunks, then one per chunk left (at most STREAMS)."""
+    n_chunks = (n + CHUNK - 1) // CHUNK
+    n_groups = n // CHUNK // STREAMS
+    return n_chunks, n_groups, n_groups + n_chunks - STREAMS * n_groups
+
+
 @kernel
-def sum_of_squares_parallel(x, scale):
-    """Sum of (x * scale)**2 in float64 over fixed chunks added in chunk order; x: (N,)."""
-    # Task t < G reads chunks t, t + G, t + 2G, t + 3G in lockstep (G = full chunks //
-    # STREAMS); each later task, one of the (at most STREAMS) chunks left.
-    n_chunks = (x.shape[0] + CHUNK - 1) // CHUNK
-    n_groups = x.shape[0] // CHUNK // STREAMS
-    partials = np.empty(n_chunks, np.float64)
-    for task in prange(n_groups + n_chunks - STREAMS * n_groups):
+def sum_of_squares_parallel(x, scale, partials, sums):
+    """Sum of (x * scale)**2 in float64 over fixed chunks added in chunk order; x: (N,).
+
+    Scratch from the caller, sized by ``sum_of_squares_tasks``: partials (chunks,) and
+    sums (tasks, STREAMS, L), both float64.
+    """
+    # Task t < G reads chunks t, t + G, t + 2G, t + 3G in lockstep (G = groups); each
+    # later task, one of the chunks left.
+    n_chunks, n_groups, n_tasks = sum_of_squares_tasks(x.shape[0])
+    for task in prange(n_tasks):
         t = np.int64(task)  # a prange index is unsigned: mixed with signed ones, float64
         if t < n_groups:
-            chunk_sums_of_squares_in_lockstep(x, t, n_groups, scale, partials)
+            chunk_sums_of_squares_in_lockstep(x, t, n_groups, scale, partials, sums[t])
         else:
             c = t - n_groups + STREAMS * n_groups
-            partials[c] = chunk_sum_of_squares(x, c * CHUNK, min((c + 1) * CHUNK, x.shape[0]), scale)
+            partials[c] = chunk_sum_of_squares(x, c * CHUNK, min((c + 1) * CHUNK, x.shape[0]), scale, sums[t, 0])
     total = np.float64(0)
     for c in range(n_chunks):
         total += partials[c]
@@ -89,11 +102,12 @@ def sum_of_squares_parallel(x, scale):
 
 
 @serial_kernel
-def sum_of_squares_serial(x, scale):
-    """``sum_of_squares_parallel`` on one thread (identical bits); x: (N,)."""
+def sum_of_squares_serial(x, scale, sums):
+    """``sum_of_squares_parallel`` on one thread (identical bits); x: (N,), sums: (L,)
+    float64 scratch."""
     total = np.float64(0)
     for c in range((x.shape[0] + CHUNK - 1) // CHUNK):
-        total += chunk_sum_of_squares(x, c * CHUNK, min((c + 1) * CHUNK, x.shape[0]), scale)
+        total += chunk_sum_of_squares(x, c * CHUNK, min((c + 1) * CHUNK, x.shape[0]), scale, sums)
     return total
 
 

@@ -6,12 +6,15 @@ import numpy as np
 
 from numbanet.kernels.clip import (
     CHUNK,
+    LANES,
+    STREAMS,
     count_nonfinite_parallel,
     count_nonfinite_serial,
     scale_parallel,
     scale_serial,
     sum_of_squares_parallel,
     sum_of_squares_serial,
+    sum_of_squares_tasks,
 )
 from numbanet.ops._validate import (
     FLOAT_DTYPES,
@@ -20,6 +23,7 @@ from numbanet.ops._validate import (
     as_scalar,
     check_disjoint,
     common_dtype,
+    scratch,
 )
 
 __all__ = ["global_norm", "clip_grad_norm", "all_finite"]
@@ -65,21 +69,35 @@ def _usable_as_is(a, in_place):
     return flags.c_contiguous and (flags.writeable or not in_place)
 
 
+# Loops rather than generators: these run on every training step, whose allocations
+# are kept small (tests/test_trainer.py), and a generator allocates its frame.
 def _mixed_dtypes(arrays):
     dtype = arrays[0].dtype
-    return any(a.dtype != dtype for a in arrays)
+    for a in arrays:
+        if a.dtype != dtype:
+            return True
+    return False
 
 
 def _any_overlap(arrays):
-    return any(np.may_share_memory(a, b) for i, a in enumerate(arrays) for b in arrays[i + 1:])
+    for i in range(len(arrays)):
+        for j in range(i + 1, len(arrays)):
+            if np.may_share_memory(arrays[i], arrays[j]):
+                return True
+    return False
 
 
 def _sum_of_squares(arrays, scale):
     """Sum of (a * scale)**2 over all arrays in float64, arrays added in order."""
     total = 0.0
     for a in arrays:
-        summed = sum_of_squares_serial if a.shape[0] <= SERIAL_MAX else sum_of_squares_parallel
-        total += summed(a, scale)
+        if a.shape[0] <= SERIAL_MAX:
+            total += sum_of_squares_serial(a, scale, scratch("norm_lanes", (LANES,), np.float64))
+        else:
+            n_chunks, _, n_tasks = sum_of_squares_tasks(a.shape[0])
+            partials = scratch("norm_partials", (n_chunks,), np.float64)
+            sums = scratch("norm_task_lanes", (n_tasks, STREAMS, LANES), np.float64)
+            total += sum_of_squares_parallel(a, scale, partials, sums)
     return total
 
 
