@@ -87,13 +87,13 @@ class Conv2D(Layer):
 
     def backward(self, dout):
         x, kernel = self._x, self.params["kernel"]
-        options = {"stride": self.stride, "padding": self.padding}
-        dw = conv2d_backward_weight(dout, x, kernel.shape, **options, out=self.grads["kernel"])
+        stride, padding = self.stride, self.padding
+        dw = conv2d_backward_weight(dout, x, kernel.shape, stride=stride, padding=padding, out=self.grads["kernel"])
         self.watch("conv2d_backward_weight", dw)
         self.watch("conv2d_backward_bias", conv2d_backward_bias(dout, out=self.grads["bias"]))
         if not self.needs_input_grad:
             return None
-        dx = conv2d_backward_input(dout, kernel, x.shape, **options, out=self.buffer("dx", x.shape))
+        dx = conv2d_backward_input(dout, kernel, x.shape, stride=stride, padding=padding, out=self.buffer("dx", x.shape))
         self.watch("conv2d_backward_input", dx)
         return dx
 

@@ -62,7 +62,7 @@ def _kernel_scalars(dtype, lr, beta1, beta2, eps, step):
 # An optimizer passes the same Python floats and step to the update of every parameter
 # of a step: their checks and casts are done once per step (errors are raised, never
 # cached).
-_cached_kernel_scalars = functools.lru_cache(maxsize=16)(_kernel_scalars)
+_cached_kernel_scalars = functools.lru_cache(maxsize=1)(_kernel_scalars)
 _EXACT_NUMBERS = (float, int)
 
 

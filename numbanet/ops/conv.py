@@ -159,20 +159,19 @@ def conv2d_backward_input(dy, w, x_shape, *, stride=1, padding="valid", out=None
     x_shape = _shape4(x_shape, "x_shape")
     _check_dy(dy, x_shape, w.shape, stride, padding)
     out = check_out(out, x_shape, dtype, dy, w)
-    backward_input = _input_gradient_kernel(dy, w)
     if padding == "same":
         top, left = _same_pads(w.shape)
         N, H, W, C = x_shape
         padded = np.empty((N, H + w.shape[0] - 1, W + w.shape[1] - 1, C), dtype=dtype)
-        backward_input(1, padded)
+        _backward_input(dy, w, 1, padded)
         out[...] = padded[:, top : top + H, left : left + W]
     else:
-        backward_input(stride, out)
+        _backward_input(dy, w, stride, out)
     return out
 
 
-def _input_gradient_kernel(dy, w):
-    """The input-gradient kernel for w's shape and dtype, as a call (stride, dx) -> None.
+def _backward_input(dy, w, stride, dx):
+    """dx <- the input gradient under 'valid' padding, by the kernel for w's shape and dtype.
 
     Below 16 input channels a 16-channel tile is mostly empty: tiles of 4 positions x
     16 of the KH*KW*C taps instead, with w as (F, taps) zero-padded to 16 columns.
@@ -188,13 +187,14 @@ def _input_gradient_kernel(dy, w):
         wk[:, :K] = w.reshape(K, F).T
         wk[:, K:] = 0
         sums = scratch("conv_tap_sums", (dy.shape[0], 4, wk.shape[1]), dtype)
-        taps = kernels.conv2d_backward_input_taps
-        return lambda stride, dx: taps(dy, wk, KH, KW, C, stride, _window_rows(dx), sums)
+        kernels.conv2d_backward_input_taps(dy, wk, KH, KW, C, stride, _window_rows(dx), sums)
+        return
     wt = scratch("conv_wt", (KH, KW, F, C), dtype)
     wt[...] = w.transpose(0, 1, 3, 2)
     if VECTOR_BYTES < 64 and dtype == np.float64:
-        return lambda stride, dx: kernels.conv2d_backward_input_avx2(dy, wt, stride, dx)
-    return lambda stride, dx: kernels.conv2d_backward_input(dy, wt, stride, dx)
+        kernels.conv2d_backward_input_avx2(dy, wt, stride, dx)
+    else:
+        kernels.conv2d_backward_input(dy, wt, stride, dx)
 
 
 def conv2d_backward_weight(dy, x, w_shape, *, stride=1, padding="valid", out=None):
@@ -311,18 +311,27 @@ def _n_chunks(n):
 
 
 def _shape4(shape, name):
-    message = f"`{name}` must be a tuple of 4 non-negative ints. Received: {shape!r}"
+    # No generator and no message unless raising: called by every op of a training
+    # step, whose allocations are kept small (tests/test_trainer.py).
     try:
         dims = tuple(shape)
     except TypeError as exc:
-        raise ValueError(message) from exc
-    if len(dims) != 4 or not all(_is_int(d) and d >= 0 for d in dims):
-        raise ValueError(message)
-    return tuple(int(d) for d in dims)
+        raise ValueError(_shape4_message(shape, name)) from exc
+    if len(dims) != 4 or not all(map(_is_size, dims)):
+        raise ValueError(_shape4_message(shape, name))
+    return tuple(map(int, dims))
+
+
+def _shape4_message(shape, name):
+    return f"`{name}` must be a tuple of 4 non-negative ints. Received: {shape!r}"
 
 
 def _is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_size(value):
+    return _is_int(value) and value >= 0
 
 
 def _check_stride(stride):
