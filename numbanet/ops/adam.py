@@ -61,7 +61,8 @@ def _kernel_scalars(dtype, lr, beta1, beta2, eps, step):
 
 # An optimizer passes the same Python floats and step to the update of every parameter
 # of a step: their checks and casts are done once per step (errors are raised, never
-# cached).
+# cached). One entry: a larger cache keyed by the step rebuilds its dict (about 1 KiB)
+# every few dozen steps.
 _cached_kernel_scalars = functools.lru_cache(maxsize=1)(_kernel_scalars)
 _EXACT_NUMBERS = (float, int)
 
